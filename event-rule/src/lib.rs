@@ -1,0 +1,56 @@
+//! # event-rule
+//!
+//! Sets up, verifies and tears down the CloudTrail event stream of the product, in
+//! every region of every target account:
+//!
+//! ```text
+//! CloudTrail --> EventBridge rule `cloudcoreo-events` --> SNS topic `cloudcoreo-events`
+//!   (per account and region)                                 |  (subscription)
+//!                                                            v
+//!                 home account/region: SQS `cloudcoreo-events-queue` (+ DLQ)
+//! ```
+//!
+//! Every command reads what exists, diffs it against what should exist, and then
+//! applies (`setup`), prints (`plan`), reports (`status`) or removes (`teardown`) the
+//! difference, so a second `setup` changes nothing.
+//!
+//! ## Layout
+//! - [`config`]: [`Config`], the one documented configuration struct (clap flags with
+//!   `EVENT_RULE_*` environment fallbacks), argument validation and names.
+//! - [`pattern`]: the EventBridge pattern built from the service lists shared with the
+//!   processor (`processor_core::services`), checked against the 2,048-character quota.
+//! - [`policy`]: topic, queue and scanner-trust policy documents, their semantic
+//!   comparison, and the minimal IAM policy of each command (`event-rule policy`).
+//! - [`plan`]: desired and observed state and the pure diff between them ([`Change`]s);
+//!   no I/O, so every decision is unit-tested.
+//! - [`aws`]: SDK configuration (rustls + ring, retries with backoff, timeouts), ARNs,
+//!   caller identity, assuming roles into member accounts ([`aws::AccountCtx`]).
+//! - [`discover`]: target accounts (current, list, Organization), enabled regions
+//!   (EC2 DescribeRegions) and CloudTrail coverage per region.
+//! - [`queue`], [`region`], [`scanner`]: read back and apply changes for the central
+//!   queue, one account-region, and the optional scanner role.
+//! - [`run`]: the orchestration: bounded concurrency over accounts and regions, each
+//!   failure kept to its own [`Row`].
+//! - [`report`]: the per account/region [`Report`], as a table or JSON.
+//! - [`error`]: typed errors ([`Error`], [`error::AwsError`]) naming the action,
+//!   resource, account and region, and whether a retry can help.
+#![deny(missing_docs)]
+
+pub mod aws;
+pub mod config;
+pub mod discover;
+pub mod error;
+pub mod pattern;
+pub mod plan;
+pub mod policy;
+pub mod queue;
+pub mod region;
+pub mod report;
+pub mod run;
+pub mod scanner;
+
+pub use config::Config;
+pub use error::Error;
+pub use plan::Change;
+pub use report::{Outcome, Report, Row, Scope};
+pub use run::{run, Command};

@@ -1,0 +1,748 @@
+//! Desired and observed state, and the pure diff between them. Setup applies the diff,
+//! plan prints it, status reports it as drift; none of this module does I/O, so every
+//! decision is unit-tested here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::policy;
+
+/// A resource this tool manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resource {
+    /// The central queue's dead-letter queue.
+    DeadLetterQueue,
+    /// The central queue.
+    Queue,
+    /// This tool's statement in the central queue's policy.
+    QueuePolicy,
+    /// The regional SNS topic.
+    Topic,
+    /// The regional EventBridge rule.
+    Rule,
+    /// The topic as the rule's target.
+    Target,
+    /// The topic's subscription to the central queue.
+    Subscription,
+    /// The read-only scanner role.
+    ScannerRole,
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Resource::DeadLetterQueue => "dlq",
+            Resource::Queue => "queue",
+            Resource::QueuePolicy => "queue-policy",
+            Resource::Topic => "topic",
+            Resource::Rule => "rule",
+            Resource::Target => "target",
+            Resource::Subscription => "subscription",
+            Resource::ScannerRole => "scanner-role",
+        })
+    }
+}
+
+/// What happens to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// It is missing and gets created.
+    Create,
+    /// It exists and one aspect gets changed.
+    Update,
+    /// It gets removed.
+    Delete,
+}
+
+/// Which part of a resource a change concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aspect {
+    /// The whole resource.
+    Whole,
+    /// Its tags.
+    Tags,
+    /// Its resource policy (or trust policy).
+    Policy,
+    /// Its KMS key / server-side encryption.
+    Encryption,
+    /// Its definition: the rule's pattern, state and description; the queue's
+    /// attributes.
+    Definition,
+    /// The managed policy attached to a role.
+    Attachment,
+}
+
+/// One change to one resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The resource.
+    pub resource: Resource,
+    /// What happens.
+    pub action: Action,
+    /// To which part.
+    pub aspect: Aspect,
+}
+
+impl Change {
+    const fn new(resource: Resource, action: Action, aspect: Aspect) -> Self {
+        Change { resource, action, aspect }
+    }
+    /// Creates the whole resource.
+    pub const fn create(resource: Resource) -> Self {
+        Self::new(resource, Action::Create, Aspect::Whole)
+    }
+    /// Updates one aspect.
+    pub const fn update(resource: Resource, aspect: Aspect) -> Self {
+        Self::new(resource, Action::Update, aspect)
+    }
+    /// Deletes the whole resource.
+    pub const fn delete(resource: Resource) -> Self {
+        Self::new(resource, Action::Delete, Aspect::Whole)
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let action = match self.action {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        };
+        let aspect = match self.aspect {
+            Aspect::Whole => return write!(f, "{action} {}", self.resource),
+            Aspect::Tags => "tags",
+            Aspect::Policy => "policy",
+            Aspect::Encryption => "encryption",
+            Aspect::Definition => "definition",
+            Aspect::Attachment => "attachment",
+        };
+        write!(f, "{action} {} {aspect}", self.resource)
+    }
+}
+
+/// Whether `actual` carries every tag in `wanted`.
+pub fn has_tags(actual: &BTreeMap<String, String>, wanted: &BTreeMap<String, String>) -> bool {
+    wanted.iter().all(|(k, v)| actual.get(k) == Some(v))
+}
+
+// ---------------------------------------------------------------- region
+
+/// What one region of one account should hold.
+#[derive(Debug, Clone)]
+pub struct RegionDesired {
+    /// Topic ARN.
+    pub topic_arn: String,
+    /// Topic policy document.
+    pub topic_policy: Value,
+    /// KMS key for the topic, if encryption is wanted.
+    pub topic_kms: Option<String>,
+    /// Rule name.
+    pub rule_name: String,
+    /// Rule ARN.
+    pub rule_arn: String,
+    /// Event pattern.
+    pub pattern: String,
+    /// Rule description.
+    pub description: String,
+    /// Id of the rule's target.
+    pub target_id: String,
+    /// Central queue ARN.
+    pub queue_arn: String,
+    /// Tags on topic and rule.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The topic as read back.
+#[derive(Debug, Clone, Default)]
+pub struct TopicState {
+    /// `Policy` attribute.
+    pub policy: Option<String>,
+    /// `KmsMasterKeyId` attribute.
+    pub kms: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The rule as read back.
+#[derive(Debug, Clone, Default)]
+pub struct RuleState {
+    /// Event pattern.
+    pub pattern: Option<String>,
+    /// `ENABLED` or `DISABLED`.
+    pub state: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Targets, `(id, arn)`.
+    pub targets: Vec<(String, String)>,
+}
+
+/// The subscription of the topic to the central queue, as read back.
+#[derive(Debug, Clone)]
+pub struct SubscriptionState {
+    /// Subscription ARN, or `PendingConfirmation`.
+    pub arn: String,
+    /// Whether it awaits confirmation.
+    pub pending: bool,
+    /// Whether it was found with the home account's credentials.
+    pub via_home: bool,
+}
+
+/// One region of one account as read back.
+#[derive(Debug, Clone, Default)]
+pub struct RegionObserved {
+    /// The topic, if it exists.
+    pub topic: Option<TopicState>,
+    /// The rule, if it exists.
+    pub rule: Option<RuleState>,
+    /// Subscriptions of the topic to the central queue.
+    pub subscriptions: Vec<SubscriptionState>,
+}
+
+impl RegionObserved {
+    /// Whether nothing of ours is there.
+    pub fn is_empty(&self) -> bool {
+        self.topic.is_none() && self.rule.is_none() && self.subscriptions.is_empty()
+    }
+}
+
+fn unmanaged(resource: &str, tags: &BTreeMap<String, String>) -> Error {
+    let tag = tags
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    Error::Unmanaged { resource: resource.to_string(), tag }
+}
+
+/// The changes that bring `o` to `d`, in the order they must be applied. A topic or rule
+/// that exists without our tags is an error unless `adopt`.
+pub fn diff_region(d: &RegionDesired, o: &RegionObserved, adopt: bool) -> Result<Vec<Change>, Error> {
+    let mut out = Vec::new();
+    match &o.topic {
+        None => out.push(Change::create(Resource::Topic)),
+        Some(t) => {
+            if !has_tags(&t.tags, &d.tags) {
+                if !adopt {
+                    return Err(unmanaged(&d.topic_arn, &d.tags));
+                }
+                out.push(Change::update(Resource::Topic, Aspect::Tags));
+            }
+            if !policy::same(t.policy.as_deref(), &d.topic_policy) {
+                out.push(Change::update(Resource::Topic, Aspect::Policy));
+            }
+            if d.topic_kms.is_some() && t.kms != d.topic_kms {
+                out.push(Change::update(Resource::Topic, Aspect::Encryption));
+            }
+        }
+    }
+    match &o.rule {
+        None => {
+            out.push(Change::create(Resource::Rule));
+            out.push(Change::create(Resource::Target));
+        }
+        Some(r) => {
+            if !has_tags(&r.tags, &d.tags) {
+                if !adopt {
+                    return Err(unmanaged(&d.rule_arn, &d.tags));
+                }
+                out.push(Change::update(Resource::Rule, Aspect::Tags));
+            }
+            let pattern_ok = r
+                .pattern
+                .as_deref()
+                .is_some_and(|p| crate::pattern::same(p, &d.pattern));
+            if !pattern_ok
+                || r.state.as_deref() != Some("ENABLED")
+                || r.description.as_deref() != Some(d.description.as_str())
+            {
+                out.push(Change::update(Resource::Rule, Aspect::Definition));
+            }
+            match r.targets.iter().find(|(id, _)| id == &d.target_id) {
+                None => out.push(Change::create(Resource::Target)),
+                Some((_, arn)) if arn != &d.topic_arn => {
+                    out.push(Change::update(Resource::Target, Aspect::Definition))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if o.subscriptions.is_empty() {
+        out.push(Change::create(Resource::Subscription));
+    }
+    Ok(out)
+}
+
+/// What teardown removes in a region: only what carries our tags, and the
+/// subscriptions of our topic to our queue.
+pub fn teardown_region(d: &RegionDesired, o: &RegionObserved) -> (Vec<Change>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    if let Some(r) = &o.rule {
+        if has_tags(&r.tags, &d.tags) {
+            if r.targets.iter().any(|(id, _)| id == &d.target_id) {
+                out.push(Change::delete(Resource::Target));
+            }
+            out.push(Change::delete(Resource::Rule));
+        } else {
+            notes.push(format!("left rule {} alone: not tagged by event-rule", d.rule_arn));
+        }
+    }
+    match &o.topic {
+        Some(t) if has_tags(&t.tags, &d.tags) => {
+            if !o.subscriptions.is_empty() {
+                out.push(Change::delete(Resource::Subscription));
+            }
+            out.push(Change::delete(Resource::Topic));
+        }
+        Some(_) => notes.push(format!("left topic {} alone: not tagged by event-rule", d.topic_arn)),
+        None => {
+            if !o.subscriptions.is_empty() {
+                out.push(Change::delete(Resource::Subscription));
+            }
+        }
+    }
+    (out, notes)
+}
+
+// ---------------------------------------------------------------- queue
+
+/// What the central queue and its dead-letter queue should be.
+#[derive(Debug, Clone)]
+pub struct QueueDesired {
+    /// Queue ARN.
+    pub queue_arn: String,
+    /// Dead-letter queue ARN.
+    pub dlq_arn: String,
+    /// KMS key for SSE; `None` means SQS-managed SSE.
+    pub kms: Option<String>,
+    /// Receives before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+    /// Tags on both queues.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Seconds the dead-letter queue keeps messages: the maximum, 14 days.
+pub const DLQ_RETENTION_SECONDS: u32 = 1_209_600;
+
+impl QueueDesired {
+    fn sse_attrs(&self) -> Vec<(&'static str, String)> {
+        match &self.kms {
+            Some(k) => vec![("KmsMasterKeyId", k.clone())],
+            None => vec![("SqsManagedSseEnabled", "true".into())],
+        }
+    }
+
+    /// Attributes of the dead-letter queue.
+    pub fn dlq_attributes(&self) -> Vec<(&'static str, String)> {
+        let mut v = self.sse_attrs();
+        v.push(("MessageRetentionPeriod", DLQ_RETENTION_SECONDS.to_string()));
+        v
+    }
+
+    /// Attributes of the queue (without its policy).
+    pub fn queue_attributes(&self) -> Vec<(&'static str, String)> {
+        let mut v = self.sse_attrs();
+        v.push((
+            "RedrivePolicy",
+            serde_json::json!({
+                "deadLetterTargetArn": self.dlq_arn,
+                "maxReceiveCount": self.max_receive_count,
+            })
+            .to_string(),
+        ));
+        v
+    }
+
+    fn encryption_ok(&self, attrs: &HashMap<String, String>) -> bool {
+        match &self.kms {
+            Some(k) => attrs.get("KmsMasterKeyId") == Some(k),
+            // Already encrypted with a customer key counts as encrypted.
+            None => {
+                attrs.get("SqsManagedSseEnabled").map(String::as_str) == Some("true")
+                    || attrs.get("KmsMasterKeyId").is_some_and(|k| !k.is_empty())
+            }
+        }
+    }
+}
+
+/// A queue as read back.
+#[derive(Debug, Clone, Default)]
+pub struct QueueState {
+    /// Queue URL.
+    pub url: String,
+    /// All attributes.
+    pub attributes: HashMap<String, String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Both queues as read back.
+#[derive(Debug, Clone, Default)]
+pub struct QueueObserved {
+    /// Dead-letter queue, if it exists.
+    pub dlq: Option<QueueState>,
+    /// Queue, if it exists.
+    pub queue: Option<QueueState>,
+}
+
+/// The queue changes, and the policy to set (`None`: remove it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuePlan {
+    /// Changes in the order they must be applied.
+    pub changes: Vec<Change>,
+    /// The policy the queue should end with.
+    pub policy: Option<Value>,
+}
+
+/// How the topic ARNs allowed by the queue policy change.
+#[derive(Debug, Clone)]
+pub enum Sources<'a> {
+    /// Setup: keep what is allowed and add these.
+    Add(&'a BTreeSet<String>),
+    /// Teardown: remove these.
+    Remove(&'a BTreeSet<String>),
+}
+
+/// The topic ARNs the queue policy should allow, from what it allows now.
+pub fn policy_sources(current: &BTreeSet<String>, change: &Sources<'_>) -> BTreeSet<String> {
+    match change {
+        Sources::Add(add) => {
+            let mut out = current.clone();
+            for a in add.iter() {
+                if !current.iter().any(|c| policy::arn_like(c, a)) {
+                    out.insert(a.clone());
+                }
+            }
+            out
+        }
+        Sources::Remove(remove) => current.difference(remove).cloned().collect(),
+    }
+}
+
+/// The changes that bring the queues to `d`, allowing the topic ARNs `sources` changes.
+pub fn diff_queue(d: &QueueDesired, o: &QueueObserved, sources: &Sources<'_>, adopt: bool) -> Result<QueuePlan, Error> {
+    let mut changes = Vec::new();
+    let check = |q: &QueueState, arn: &str, attrs: Vec<(&'static str, String)>, changes: &mut Vec<Change>, res: Resource| {
+        if !has_tags(&q.tags, &d.tags) {
+            if !adopt {
+                return Err(unmanaged(arn, &d.tags));
+            }
+            changes.push(Change::update(res, Aspect::Tags));
+        }
+        let attrs_ok = d.encryption_ok(&q.attributes)
+            && attrs.iter().all(|(k, v)| match *k {
+                "SqsManagedSseEnabled" | "KmsMasterKeyId" => true,
+                "RedrivePolicy" => same_redrive(q.attributes.get(*k), v),
+                _ => q.attributes.get(*k) == Some(v),
+            });
+        if !attrs_ok {
+            changes.push(Change::update(res, Aspect::Definition));
+        }
+        Ok(())
+    };
+    match &o.dlq {
+        None => changes.push(Change::create(Resource::DeadLetterQueue)),
+        Some(q) => check(q, &d.dlq_arn, d.dlq_attributes(), &mut changes, Resource::DeadLetterQueue)?,
+    }
+    let existing_policy = o.queue.as_ref().and_then(|q| q.attributes.get("Policy")).map(String::as_str);
+    let current = policy::queue_policy_sources(existing_policy);
+    let wanted = policy_sources(&current, sources);
+    let new_policy = policy::queue_policy(&d.queue_arn, existing_policy, &wanted);
+    match &o.queue {
+        None => {
+            changes.push(Change::create(Resource::Queue));
+            if new_policy.is_some() {
+                changes.push(Change::create(Resource::QueuePolicy));
+            }
+        }
+        Some(q) => {
+            check(q, &d.queue_arn, d.queue_attributes(), &mut changes, Resource::Queue)?;
+            let policy_ok = match (&new_policy, existing_policy.filter(|p| !p.trim().is_empty())) {
+                (None, None) => true,
+                (Some(p), e) => policy::same(e, p),
+                (None, Some(_)) => false,
+            };
+            if !policy_ok {
+                changes.push(match (&new_policy, current.is_empty()) {
+                    (None, _) => Change::delete(Resource::QueuePolicy),
+                    (Some(_), true) => Change::create(Resource::QueuePolicy),
+                    (Some(_), false) => Change::update(Resource::QueuePolicy, Aspect::Policy),
+                });
+            }
+        }
+    }
+    Ok(QueuePlan { changes, policy: new_policy })
+}
+
+fn same_redrive(actual: Option<&String>, desired: &str) -> bool {
+    match (actual.and_then(|a| policy::parse(a)), policy::parse(desired)) {
+        (Some(a), Some(d)) => policy::normalize(&a) == policy::normalize(&d),
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------- scanner role
+
+/// The scanner role as read back.
+#[derive(Debug, Clone, Default)]
+pub struct RoleState {
+    /// Trust policy (possibly URL-encoded).
+    pub trust: Option<String>,
+    /// ARNs of attached managed policies.
+    pub attached: Vec<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The changes that bring the scanner role to its trust policy and attachment.
+pub fn diff_role(
+    role_arn: &str,
+    trust: &Value,
+    managed_policy_arn: &str,
+    tags: &BTreeMap<String, String>,
+    o: Option<&RoleState>,
+    adopt: bool,
+) -> Result<Vec<Change>, Error> {
+    let Some(r) = o else {
+        return Ok(vec![Change::create(Resource::ScannerRole)]);
+    };
+    let mut out = Vec::new();
+    if !has_tags(&r.tags, tags) {
+        if !adopt {
+            return Err(unmanaged(role_arn, tags));
+        }
+        out.push(Change::update(Resource::ScannerRole, Aspect::Tags));
+    }
+    if !policy::same(r.trust.as_deref(), trust) {
+        out.push(Change::update(Resource::ScannerRole, Aspect::Policy));
+    }
+    if !r.attached.iter().any(|a| a == managed_policy_arn) {
+        out.push(Change::update(Resource::ScannerRole, Aspect::Attachment));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tags() -> BTreeMap<String, String> {
+        BTreeMap::from([("managed-by".to_string(), "cloudcoreo-event-rule".to_string())])
+    }
+
+    fn desired() -> RegionDesired {
+        let topic_arn = "arn:aws:sns:eu-west-1:222222222222:cloudcoreo-events".to_string();
+        let rule_arn = "arn:aws:events:eu-west-1:222222222222:rule/cloudcoreo-events".to_string();
+        RegionDesired {
+            topic_policy: policy::topic_policy(&topic_arn, &rule_arn, "222222222222", None),
+            topic_arn,
+            topic_kms: None,
+            rule_name: "cloudcoreo-events".into(),
+            rule_arn,
+            pattern: r#"{"detail-type":["AWS API Call via CloudTrail"]}"#.into(),
+            description: "d".into(),
+            target_id: "cloudcoreo-events-topic".into(),
+            queue_arn: "arn:aws:sqs:us-west-2:111111111111:cloudcoreo-events-queue".into(),
+            tags: tags(),
+        }
+    }
+
+    fn in_sync(d: &RegionDesired) -> RegionObserved {
+        RegionObserved {
+            topic: Some(TopicState { policy: Some(d.topic_policy.to_string()), kms: None, tags: tags() }),
+            rule: Some(RuleState {
+                pattern: Some(d.pattern.clone()),
+                state: Some("ENABLED".into()),
+                description: Some(d.description.clone()),
+                tags: tags(),
+                targets: vec![(d.target_id.clone(), d.topic_arn.clone())],
+            }),
+            subscriptions: vec![SubscriptionState { arn: "arn:sub".into(), pending: false, via_home: false }],
+        }
+    }
+
+    #[test]
+    fn empty_region_creates_everything_in_order() {
+        let d = desired();
+        let c = diff_region(&d, &RegionObserved::default(), false).unwrap();
+        assert_eq!(
+            c,
+            vec![
+                Change::create(Resource::Topic),
+                Change::create(Resource::Rule),
+                Change::create(Resource::Target),
+                Change::create(Resource::Subscription)
+            ]
+        );
+    }
+
+    #[test]
+    fn in_sync_region_is_a_no_op() {
+        let d = desired();
+        assert!(diff_region(&d, &in_sync(&d), false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn changes_touch_only_what_differs() {
+        let d = desired();
+        let mut o = in_sync(&d);
+        o.rule.as_mut().unwrap().pattern = Some(r#"{"detail-type":["Other"]}"#.into());
+        assert_eq!(diff_region(&d, &o, false).unwrap(), vec![Change::update(Resource::Rule, Aspect::Definition)]);
+
+        let mut o = in_sync(&d);
+        o.rule.as_mut().unwrap().targets.clear();
+        assert_eq!(diff_region(&d, &o, false).unwrap(), vec![Change::create(Resource::Target)]);
+
+        let mut o = in_sync(&d);
+        o.rule.as_mut().unwrap().targets[0].1 = "arn:aws:sns:eu-west-1:222222222222:other".into();
+        assert_eq!(diff_region(&d, &o, false).unwrap(), vec![Change::update(Resource::Target, Aspect::Definition)]);
+
+        let mut o = in_sync(&d);
+        o.topic.as_mut().unwrap().policy = Some(json!({"Statement": []}).to_string());
+        o.subscriptions.clear();
+        assert_eq!(
+            diff_region(&d, &o, false).unwrap(),
+            vec![Change::update(Resource::Topic, Aspect::Policy), Change::create(Resource::Subscription)]
+        );
+
+        let mut o = in_sync(&d);
+        o.rule.as_mut().unwrap().state = Some("DISABLED".into());
+        assert_eq!(diff_region(&d, &o, false).unwrap(), vec![Change::update(Resource::Rule, Aspect::Definition)]);
+
+        let d2 = RegionDesired { topic_kms: Some("alias/k".into()), ..desired() };
+        assert_eq!(
+            diff_region(&d2, &in_sync(&d), false).unwrap(),
+            vec![Change::update(Resource::Topic, Aspect::Encryption)]
+        );
+    }
+
+    #[test]
+    fn unmanaged_resources_are_refused_unless_adopted() {
+        let d = desired();
+        let mut o = in_sync(&d);
+        o.topic.as_mut().unwrap().tags.clear();
+        let err = diff_region(&d, &o, false).unwrap_err();
+        assert!(matches!(&err, Error::Unmanaged { resource, .. } if resource == &d.topic_arn));
+        assert_eq!(diff_region(&d, &o, true).unwrap(), vec![Change::update(Resource::Topic, Aspect::Tags)]);
+    }
+
+    #[test]
+    fn teardown_removes_only_tagged() {
+        let d = desired();
+        let (c, notes) = teardown_region(&d, &in_sync(&d));
+        assert_eq!(
+            c,
+            vec![
+                Change::delete(Resource::Target),
+                Change::delete(Resource::Rule),
+                Change::delete(Resource::Subscription),
+                Change::delete(Resource::Topic)
+            ]
+        );
+        assert!(notes.is_empty());
+        let mut o = in_sync(&d);
+        o.rule.as_mut().unwrap().tags.clear();
+        let (c, notes) = teardown_region(&d, &o);
+        assert_eq!(c, vec![Change::delete(Resource::Subscription), Change::delete(Resource::Topic)]);
+        assert_eq!(notes.len(), 1);
+        assert!(teardown_region(&d, &RegionObserved::default()).0.is_empty());
+    }
+
+    fn qd() -> QueueDesired {
+        QueueDesired {
+            queue_arn: "arn:aws:sqs:us-west-2:111111111111:q".into(),
+            dlq_arn: "arn:aws:sqs:us-west-2:111111111111:q-dlq".into(),
+            kms: None,
+            max_receive_count: 5,
+            tags: tags(),
+        }
+    }
+
+    fn q_in_sync(d: &QueueDesired, sources: &BTreeSet<String>) -> QueueObserved {
+        let mut dlq = QueueState { url: "u1".into(), tags: tags(), ..Default::default() };
+        for (k, v) in d.dlq_attributes() {
+            dlq.attributes.insert(k.into(), v);
+        }
+        let mut q = QueueState { url: "u2".into(), tags: tags(), ..Default::default() };
+        for (k, v) in d.queue_attributes() {
+            q.attributes.insert(k.into(), v);
+        }
+        // SQS returns maxReceiveCount as a number or a string; both match.
+        q.attributes.insert(
+            "RedrivePolicy".into(),
+            format!(r#"{{"maxReceiveCount":"5","deadLetterTargetArn":"{}"}}"#, d.dlq_arn),
+        );
+        q.attributes.insert(
+            "Policy".into(),
+            policy::queue_policy(&d.queue_arn, None, sources).unwrap().to_string(),
+        );
+        QueueObserved { dlq: Some(dlq), queue: Some(q) }
+    }
+
+    #[test]
+    fn queue_diff() {
+        let d = qd();
+        let s: BTreeSet<String> = ["arn:aws:sns:eu-west-1:1:t".to_string()].into();
+        let plan = diff_queue(&d, &QueueObserved::default(), &Sources::Add(&s), false).unwrap();
+        assert_eq!(
+            plan.changes,
+            vec![Change::create(Resource::DeadLetterQueue), Change::create(Resource::Queue), Change::create(Resource::QueuePolicy)]
+        );
+        let o = q_in_sync(&d, &s);
+        assert!(diff_queue(&d, &o, &Sources::Add(&s), false).unwrap().changes.is_empty());
+        // A subset already allowed: nothing to do.
+        assert!(diff_queue(&d, &o, &Sources::Add(&BTreeSet::new()), false).unwrap().changes.is_empty());
+        // A new topic: only the policy changes, and the old one stays allowed.
+        let s2: BTreeSet<String> = ["arn:aws:sns:us-east-1:1:t".to_string()].into();
+        let plan = diff_queue(&d, &o, &Sources::Add(&s2), false).unwrap();
+        assert_eq!(plan.changes, vec![Change::update(Resource::QueuePolicy, Aspect::Policy)]);
+        let allowed = policy::queue_policy_sources(Some(&plan.policy.unwrap().to_string()));
+        assert_eq!(allowed.len(), 2);
+        // Teardown of the last topic removes the policy.
+        let plan = diff_queue(&d, &o, &Sources::Remove(&s), false).unwrap();
+        assert_eq!(plan.changes, vec![Change::delete(Resource::QueuePolicy)]);
+        assert!(plan.policy.is_none());
+        // A changed redrive count or lost encryption updates the definition only.
+        let d5 = QueueDesired { max_receive_count: 9, ..qd() };
+        let plan = diff_queue(&d5, &o, &Sources::Add(&s), false).unwrap();
+        assert_eq!(plan.changes, vec![Change::update(Resource::Queue, Aspect::Definition)]);
+        let mut o2 = o.clone();
+        o2.dlq.as_mut().unwrap().attributes.remove("SqsManagedSseEnabled");
+        let plan = diff_queue(&d, &o2, &Sources::Add(&s), false).unwrap();
+        assert_eq!(plan.changes, vec![Change::update(Resource::DeadLetterQueue, Aspect::Definition)]);
+        // Untagged queue.
+        let mut o3 = o.clone();
+        o3.queue.as_mut().unwrap().tags.clear();
+        assert!(matches!(diff_queue(&d, &o3, &Sources::Add(&s), false), Err(Error::Unmanaged { .. })));
+    }
+
+    #[test]
+    fn role_diff() {
+        let trust = policy::scanner_trust("arn:aws:iam::999999999999:root", "x-1");
+        let pa = "arn:aws:iam::aws:policy/SecurityAudit";
+        assert_eq!(diff_role("r", &trust, pa, &tags(), None, false).unwrap(), vec![Change::create(Resource::ScannerRole)]);
+        let ok = RoleState { trust: Some(trust.to_string()), attached: vec![pa.into()], tags: tags() };
+        assert!(diff_role("r", &trust, pa, &tags(), Some(&ok), false).unwrap().is_empty());
+        let other = policy::scanner_trust("arn:aws:iam::999999999999:root", "x-2");
+        assert_eq!(
+            diff_role("r", &other, pa, &tags(), Some(&ok), false).unwrap(),
+            vec![Change::update(Resource::ScannerRole, Aspect::Policy)]
+        );
+    }
+
+    #[test]
+    fn change_display() {
+        assert_eq!(Change::create(Resource::Topic).to_string(), "create topic");
+        assert_eq!(Change::update(Resource::Rule, Aspect::Definition).to_string(), "update rule definition");
+    }
+}

@@ -1,0 +1,421 @@
+//! Policy documents: the queue policy, the topic policy, the scanner role's trust
+//! policy, and the minimal IAM policy the tool itself needs for each command. Also the
+//! comparison that tells whether a policy read back from AWS matches the desired one.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map, Value};
+
+use crate::config::Config;
+
+/// IAM policy language version.
+pub const VERSION: &str = "2012-10-17";
+/// Sid of the queue policy statement this tool owns; other statements are kept.
+pub const QUEUE_SID: &str = "CloudcoreoEventTopics";
+/// SQS's limit on a queue policy, in bytes.
+pub const MAX_QUEUE_POLICY_BYTES: usize = 8192;
+/// The AWS managed policy attached to the scanner role.
+pub const SECURITY_AUDIT: &str = "policy/SecurityAudit";
+
+/// Normalises a policy or pattern for comparison: object keys unordered, lists sorted,
+/// one-element lists equal to their element, numbers and booleans equal to their text.
+pub fn normalize(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), normalize(v))).collect()),
+        Value::Array(a) => {
+            let mut items: Vec<Value> = a.iter().map(normalize).collect();
+            items.sort_by_key(|v| v.to_string());
+            items.dedup();
+            if items.len() == 1 {
+                items.pop().unwrap_or(Value::Null)
+            } else {
+                Value::Array(items)
+            }
+        }
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::Bool(b) => Value::String(b.to_string()),
+        other => other.clone(),
+    }
+}
+
+/// Parses a policy as AWS returns it: plain JSON, or URL-encoded JSON (IAM).
+pub fn parse(text: &str) -> Option<Value> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    serde_json::from_str(text)
+        .ok()
+        .or_else(|| serde_json::from_str(&percent_decode(text)).ok())
+}
+
+/// Whether the policy text read from AWS means the same as `desired`.
+pub fn same(actual: Option<&str>, desired: &Value) -> bool {
+    actual
+        .and_then(parse)
+        .is_some_and(|a| normalize(&a) == normalize(desired))
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The topic policy: only EventBridge may publish, and only for our rule in the
+/// topic's own account. When the central queue lives in another account, that account
+/// may also subscribe its queue (and list the topic's subscriptions), so the
+/// subscription is confirmed at once.
+pub fn topic_policy(
+    topic_arn: &str,
+    rule_arn: &str,
+    account: &str,
+    cross_account_queue: Option<(&str, &str)>,
+) -> Value {
+    let mut statements = vec![json!({
+        "Sid": "AllowEventBridgeRulePublish",
+        "Effect": "Allow",
+        "Principal": { "Service": "events.amazonaws.com" },
+        "Action": "sns:Publish",
+        "Resource": topic_arn,
+        "Condition": {
+            "ArnEquals": { "aws:SourceArn": rule_arn },
+            "StringEquals": { "aws:SourceAccount": account }
+        }
+    })];
+    if let Some((home_root, queue_arn)) = cross_account_queue {
+        statements.push(json!({
+            "Sid": "AllowCentralQueueSubscribe",
+            "Effect": "Allow",
+            "Principal": { "AWS": home_root },
+            "Action": "sns:Subscribe",
+            "Resource": topic_arn,
+            "Condition": {
+                "StringEquals": { "sns:Protocol": "sqs", "sns:Endpoint": queue_arn }
+            }
+        }));
+        statements.push(json!({
+            "Sid": "AllowCentralQueueListSubscriptions",
+            "Effect": "Allow",
+            "Principal": { "AWS": home_root },
+            "Action": "sns:ListSubscriptionsByTopic",
+            "Resource": topic_arn
+        }));
+    }
+    json!({ "Version": VERSION, "Id": "cloudcoreo-events-topic-policy", "Statement": statements })
+}
+
+/// The ARNs allowed by this tool's statement in an existing queue policy.
+pub fn queue_policy_sources(policy: Option<&str>) -> BTreeSet<String> {
+    let Some(v) = policy.and_then(parse) else {
+        return BTreeSet::new();
+    };
+    let statements = match &v["Statement"] {
+        Value::Array(a) => a.clone(),
+        s @ Value::Object(_) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let mut out = BTreeSet::new();
+    for s in statements.iter().filter(|s| s["Sid"] == QUEUE_SID) {
+        if let Some(cond) = s["Condition"].as_object() {
+            for op in cond.values() {
+                match &op["aws:SourceArn"] {
+                    Value::String(a) => {
+                        out.insert(a.clone());
+                    }
+                    Value::Array(a) => out.extend(a.iter().filter_map(|x| x.as_str().map(String::from))),
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether an `ArnLike` pattern (with `*` and `?`) matches an ARN.
+pub fn arn_like(pattern: &str, arn: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some((b'*', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some((b'?', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some((c, rest)) => s.first() == Some(c) && go(rest, &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), arn.as_bytes())
+}
+
+/// The queue policy: keeps every statement of `existing` except this tool's, which
+/// allows `sns.amazonaws.com` to send only from the listed topic ARNs. Returns `None`
+/// when nothing is left (the policy should be removed).
+///
+/// When the per-topic list would push the policy over SQS's 8 KiB limit, the topics of
+/// each account are folded into one `arn:PARTITION:sns:*:ACCOUNT:TOPIC` entry: still
+/// only that topic name, only in accounts this tool set up.
+pub fn queue_policy(queue_arn: &str, existing: Option<&str>, sources: &BTreeSet<String>) -> Option<Value> {
+    let mut statements: Vec<Value> = match existing.and_then(parse) {
+        Some(v) => match &v["Statement"] {
+            Value::Array(a) => a.clone(),
+            s @ Value::Object(_) => vec![s.clone()],
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    statements.retain(|s| s["Sid"] != QUEUE_SID);
+    let ours = |sources: &BTreeSet<String>| {
+        json!({
+            "Sid": QUEUE_SID,
+            "Effect": "Allow",
+            "Principal": { "Service": "sns.amazonaws.com" },
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": { "ArnLike": { "aws:SourceArn": sources.iter().collect::<Vec<_>>() } }
+        })
+    };
+    if !sources.is_empty() {
+        statements.push(ours(sources));
+    }
+    if statements.is_empty() {
+        return None;
+    }
+    let doc = |statements: Vec<Value>| json!({ "Version": VERSION, "Statement": statements });
+    let full = doc(statements.clone());
+    if full.to_string().len() <= MAX_QUEUE_POLICY_BYTES {
+        return Some(full);
+    }
+    let folded: BTreeSet<String> = sources
+        .iter()
+        .map(|arn| {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            if parts.len() == 6 {
+                format!("arn:{}:sns:*:{}:{}", parts[1], parts[4], parts[5])
+            } else {
+                arn.clone()
+            }
+        })
+        .collect();
+    statements.pop();
+    statements.push(ours(&folded));
+    Some(doc(statements))
+}
+
+/// The scanner role's trust policy: only `principal`, and only with the external id.
+pub fn scanner_trust(principal: &str, external_id: &str) -> Value {
+    json!({
+        "Version": VERSION,
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "AWS": principal },
+            "Action": "sts:AssumeRole",
+            "Condition": { "StringEquals": { "sts:ExternalId": external_id } }
+        }]
+    })
+}
+
+/// A command whose IAM needs `event-rule policy` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToolCommand {
+    /// `event-rule setup`.
+    Setup,
+    /// `event-rule plan`.
+    Plan,
+    /// `event-rule status`.
+    Status,
+    /// `event-rule teardown`.
+    Teardown,
+}
+
+fn statement(sid: &str, actions: &[&str], resources: Vec<String>) -> Value {
+    let mut m = Map::new();
+    m.insert("Sid".into(), json!(sid));
+    m.insert("Effect".into(), json!("Allow"));
+    m.insert("Action".into(), json!(actions));
+    m.insert("Resource".into(), json!(resources));
+    Value::Object(m)
+}
+
+/// The minimal identity policy for running `cmd` with `cfg`, for the caller in the
+/// home account. Member accounts reached with `--organization` or `--accounts` need the
+/// same statements in the role assumed there, less `sts:AssumeRole` and Organizations.
+pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
+    use ToolCommand::*;
+    let p = crate::aws::partition(&cfg.home_region);
+    let home = &cfg.home_region;
+    let queues = vec![
+        format!("arn:{p}:sqs:{home}:*:{}", cfg.queue_name),
+        format!("arn:{p}:sqs:{home}:*:{}", cfg.dlq_name()),
+    ];
+    let topic = vec![format!("arn:{p}:sns:*:*:{}", cfg.topic_name)];
+    let rule = vec![format!("arn:{p}:events:*:*:rule/{}", cfg.rule_name)];
+    let scanner = vec![format!("arn:{p}:iam::*:role/{}", cfg.scanner_role_name)];
+    let all = || vec!["*".to_string()];
+
+    let mut s = vec![statement(
+        "Discover",
+        &["sts:GetCallerIdentity", "ec2:DescribeRegions", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus"],
+        all(),
+    )];
+    if cfg.organization {
+        s.push(statement("ListOrganizationAccounts", &["organizations:ListAccounts"], all()));
+    }
+    if cfg.organization || !cfg.accounts.is_empty() {
+        let mut roles = vec![format!("arn:{p}:iam::*:role/{}", cfg.role_name)];
+        roles.extend(cfg.account_roles.iter().map(|(a, _)| cfg.role_arn_for(a, p)));
+        s.push(statement("AssumeMemberRole", &["sts:AssumeRole"], roles));
+    }
+    let (sqs, sns, events, iam): (&[&str], &[&str], &[&str], &[&str]) = match cmd {
+        Setup => (
+            &["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue"],
+            &["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic", "sns:CreateTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:Subscribe"],
+            &["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule", "events:PutRule", "events:TagResource", "events:PutTargets"],
+            &["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:TagRole"],
+        ),
+        Plan | Status => (
+            &["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags"],
+            &["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic"],
+            &["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule"],
+            &["iam:GetRole", "iam:ListAttachedRolePolicies"],
+        ),
+        Teardown => (
+            &["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "sqs:SetQueueAttributes", "sqs:DeleteQueue"],
+            &["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic", "sns:Unsubscribe", "sns:DeleteTopic"],
+            &["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule", "events:RemoveTargets", "events:DeleteRule"],
+            &["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:DetachRolePolicy", "iam:DeleteRole"],
+        ),
+    };
+    s.push(statement("CentralQueue", sqs, queues));
+    s.push(statement("RegionalTopic", sns, topic));
+    s.push(statement("RegionalRule", events, rule));
+    if cfg.scanner_enabled() {
+        s.push(statement("ScannerRole", iam, scanner));
+    }
+    json!({ "Version": VERSION, "Statement": s })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPIC: &str = "arn:aws:sns:eu-west-1:222222222222:cloudcoreo-events";
+    const RULE: &str = "arn:aws:events:eu-west-1:222222222222:rule/cloudcoreo-events";
+    const QUEUE: &str = "arn:aws:sqs:us-west-2:111111111111:cloudcoreo-events-queue";
+
+    #[test]
+    fn topic_policy_lets_only_our_rule_publish() {
+        let p = topic_policy(TOPIC, RULE, "222222222222", None);
+        let st = p["Statement"].as_array().unwrap();
+        assert_eq!(st.len(), 1);
+        assert_eq!(st[0]["Principal"], json!({"Service": "events.amazonaws.com"}));
+        assert_eq!(st[0]["Action"], "sns:Publish");
+        assert_eq!(st[0]["Resource"], TOPIC);
+        assert_eq!(st[0]["Condition"]["ArnEquals"]["aws:SourceArn"], RULE);
+        assert_eq!(st[0]["Condition"]["StringEquals"]["aws:SourceAccount"], "222222222222");
+        assert!(!p.to_string().contains("\"*\""), "no wildcard principal");
+    }
+
+    #[test]
+    fn topic_policy_cross_account_subscription() {
+        let p = topic_policy(TOPIC, RULE, "222222222222", Some(("arn:aws:iam::111111111111:root", QUEUE)));
+        let st = p["Statement"].as_array().unwrap();
+        assert_eq!(st.len(), 3);
+        assert_eq!(st[1]["Action"], "sns:Subscribe");
+        assert_eq!(st[1]["Condition"]["StringEquals"]["sns:Endpoint"], QUEUE);
+        assert_eq!(st[1]["Condition"]["StringEquals"]["sns:Protocol"], "sqs");
+        assert!(st.iter().all(|s| s["Action"] != "sns:Publish" || s["Principal"]["Service"] == "events.amazonaws.com"));
+    }
+
+    #[test]
+    fn comparison_is_semantic() {
+        let desired = topic_policy(TOPIC, RULE, "222222222222", None);
+        // AWS may return a one-element Action as a list and reorder keys.
+        let returned = format!(
+            r#"{{"Statement":[{{"Condition":{{"StringEquals":{{"aws:SourceAccount":"222222222222"}},"ArnEquals":{{"aws:SourceArn":["{RULE}"]}}}},"Resource":"{TOPIC}","Action":["sns:Publish"],"Principal":{{"Service":"events.amazonaws.com"}},"Effect":"Allow","Sid":"AllowEventBridgeRulePublish"}}],"Id":"cloudcoreo-events-topic-policy","Version":"2012-10-17"}}"#
+        );
+        assert!(same(Some(&returned), &desired));
+        let other = returned.replace("222222222222\"}", "333333333333\"}");
+        assert!(!same(Some(&other), &desired));
+        assert!(!same(None, &desired));
+        assert!(!same(Some("not json"), &desired));
+        // IAM returns documents URL-encoded.
+        let trust = scanner_trust("arn:aws:iam::999999999999:root", "ext-1");
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Principal%22%3A%7B%22AWS%22%3A%22arn%3Aaws%3Aiam%3A%3A999999999999%3Aroot%22%7D%2C%22Action%22%3A%22sts%3AAssumeRole%22%2C%22Condition%22%3A%7B%22StringEquals%22%3A%7B%22sts%3AExternalId%22%3A%22ext-1%22%7D%7D%7D%5D%7D";
+        assert!(same(Some(encoded), &trust));
+    }
+
+    #[test]
+    fn queue_policy_allows_only_listed_topics_and_keeps_foreign_statements() {
+        let existing = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Other","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sqs:ReceiveMessage","Resource":"x"}]}"#;
+        let sources: BTreeSet<String> = [TOPIC.to_string(), TOPIC.replace("eu-west-1", "us-east-1")].into();
+        let p = queue_policy(QUEUE, Some(existing), &sources).unwrap();
+        let st = p["Statement"].as_array().unwrap();
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0]["Sid"], "Other");
+        assert_eq!(st[1]["Principal"], json!({"Service": "sns.amazonaws.com"}));
+        assert_eq!(st[1]["Action"], "sqs:SendMessage");
+        assert_eq!(st[1]["Resource"], QUEUE);
+        assert_eq!(queue_policy_sources(Some(&p.to_string())), sources);
+        // Nothing left: remove the policy.
+        assert!(queue_policy(QUEUE, Some(&p.to_string()), &BTreeSet::new()).is_some());
+        assert!(queue_policy(QUEUE, None, &BTreeSet::new()).is_none());
+    }
+
+    #[test]
+    fn queue_policy_folds_when_too_large() {
+        let mut sources = BTreeSet::new();
+        for a in 0..40 {
+            for r in ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"] {
+                sources.insert(format!("arn:aws:sns:{r}:{:012}:cloudcoreo-events", 100000000000u64 + a));
+            }
+        }
+        let p = queue_policy(QUEUE, None, &sources).unwrap();
+        assert!(p.to_string().len() <= MAX_QUEUE_POLICY_BYTES);
+        let kept = queue_policy_sources(Some(&p.to_string()));
+        assert_eq!(kept.len(), 40);
+        assert!(sources.iter().all(|s| kept.iter().any(|k| arn_like(k, s))));
+        assert!(!kept.iter().any(|k| arn_like(k, "arn:aws:sns:us-east-1:999999999999:cloudcoreo-events")));
+    }
+
+    #[test]
+    fn arn_like_globs() {
+        assert!(arn_like("arn:aws:sns:*:1:t", "arn:aws:sns:eu-west-1:1:t"));
+        assert!(!arn_like("arn:aws:sns:*:1:t", "arn:aws:sns:eu-west-1:2:t"));
+        assert!(arn_like("a?c", "abc"));
+        assert!(arn_like(TOPIC, TOPIC));
+    }
+
+    #[test]
+    fn tool_policies_are_least_privilege() {
+        let cfg = Config::default();
+        let plan = tool_policy(ToolCommand::Plan, &cfg).to_string();
+        for write in ["Create", "Put", "Set", "Delete", "Subscribe", "Tag"] {
+            assert!(!plan.contains(&format!(":{write}")), "plan must not write: {write}");
+        }
+        let setup = tool_policy(ToolCommand::Setup, &cfg);
+        let text = setup.to_string();
+        assert!(text.contains("events:PutRule") && text.contains("arn:aws:events:*:*:rule/cloudcoreo-events"));
+        assert!(!text.contains("sts:AssumeRole\""), "no AssumeRole for the current account alone");
+        assert!(!text.contains("iam:"), "no IAM without a scanner role");
+        assert!(!text.contains("Delete"));
+        let teardown = tool_policy(ToolCommand::Teardown, &cfg).to_string();
+        assert!(teardown.contains("events:DeleteRule") && !teardown.contains("sns:CreateTopic"));
+        let org = Config { organization: true, ..Config::default() };
+        let text = tool_policy(ToolCommand::Setup, &org).to_string();
+        assert!(text.contains("organizations:ListAccounts"));
+        assert!(text.contains("arn:aws:iam::*:role/OrganizationAccountAccessRole"));
+    }
+}

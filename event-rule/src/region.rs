@@ -1,0 +1,405 @@
+//! One region of one account: read the topic, rule, target and subscription back, and
+//! apply the changes [`crate::plan`] decided, in order, recording each one done.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_eventbridge::types::{RuleState as EbRuleState, Tag as EbTag, Target};
+use aws_sdk_sns::types::Tag as SnsTag;
+use tracing::{debug, info};
+
+use crate::aws::{self, AccountCtx};
+use crate::config::Config;
+use crate::error::{AwsErrorKind, Error};
+use crate::plan::{Action, Aspect, Change, RegionDesired, RegionObserved, Resource, RuleState, SubscriptionState, TopicState};
+
+/// Description put on the rule.
+pub const RULE_DESCRIPTION: &str =
+    "CloudTrail API calls to the cloudcoreo event stream (managed by event-rule)";
+
+/// Id of the topic among the rule's targets.
+pub fn target_id(cfg: &Config) -> String {
+    format!("{}-topic", cfg.topic_name)
+}
+
+/// What `account`'s `region` should hold.
+pub fn desired(cfg: &Config, account: &str, region: &str, home_account: &str, pattern: &str) -> RegionDesired {
+    let topic_arn = aws::topic_arn(region, account, &cfg.topic_name);
+    let rule_arn = aws::rule_arn(region, account, &cfg.rule_name);
+    let queue_arn = aws::queue_arn(&cfg.home_region, home_account, &cfg.queue_name);
+    let home_root = format!("arn:{}:iam::{home_account}:root", aws::partition(region));
+    let cross = (account != home_account).then_some((home_root.as_str(), queue_arn.as_str()));
+    RegionDesired {
+        topic_policy: crate::policy::topic_policy(&topic_arn, &rule_arn, account, cross),
+        topic_arn,
+        topic_kms: cfg.topic_kms_key.clone(),
+        rule_name: cfg.rule_name.clone(),
+        rule_arn,
+        pattern: pattern.to_string(),
+        description: RULE_DESCRIPTION.to_string(),
+        target_id: target_id(cfg),
+        queue_arn,
+        tags: cfg.tags(),
+    }
+}
+
+/// Clients for one region of one account, plus the home account's SNS client in the
+/// same region (the queue's owner subscribes, so a cross-account subscription is
+/// confirmed at once).
+pub struct RegionClients<'a> {
+    ctx: &'a AccountCtx,
+    region: &'a str,
+    sns: aws_sdk_sns::Client,
+    events: aws_sdk_eventbridge::Client,
+    home_sns: Option<aws_sdk_sns::Client>,
+    home_account: Option<&'a str>,
+}
+
+impl<'a> RegionClients<'a> {
+    /// Builds the clients; `home` is `None` when `ctx` is the home account.
+    pub fn new(ctx: &'a AccountCtx, home: Option<&'a AccountCtx>, region: &'a str) -> Self {
+        let sdk = ctx.in_region(region);
+        RegionClients {
+            ctx,
+            region,
+            sns: aws_sdk_sns::Client::new(&sdk),
+            events: aws_sdk_eventbridge::Client::new(&sdk),
+            home_sns: home.map(|h| aws_sdk_sns::Client::new(&h.in_region(region))),
+            home_account: home.map(|h| h.account.as_str()),
+        }
+    }
+
+    fn subscriber(&self) -> &aws_sdk_sns::Client {
+        self.home_sns.as_ref().unwrap_or(&self.sns)
+    }
+
+    fn home_call(&self) -> crate::error::Call<'_> {
+        crate::error::Call { account: self.home_account.unwrap_or(&self.ctx.account), region: self.region }
+    }
+
+    /// Reads everything of ours in the region (topic side and rule side at once).
+    pub async fn observe(&self, d: &RegionDesired) -> Result<RegionObserved, Error> {
+        let ((topic, subscriptions), rule) = tokio::try_join!(self.observe_topic(d), self.observe_rule(d))?;
+        Ok(RegionObserved { topic, rule, subscriptions })
+    }
+
+    async fn observe_topic(&self, d: &RegionDesired) -> Result<(Option<TopicState>, Vec<SubscriptionState>), Error> {
+        let call = self.ctx.call(self.region);
+        let topic = match self.sns.get_topic_attributes().topic_arn(&d.topic_arn).send().await {
+            Ok(out) => {
+                let attrs = out.attributes().cloned().unwrap_or_default();
+                let tags = self
+                    .sns
+                    .list_tags_for_resource()
+                    .resource_arn(&d.topic_arn)
+                    .send()
+                    .await
+                    .map_err(|e| call.err("sns:ListTagsForResource", &d.topic_arn, e))?
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect();
+                TopicState {
+                    policy: attrs.get("Policy").cloned(),
+                    kms: attrs.get("KmsMasterKeyId").filter(|k| !k.is_empty()).cloned(),
+                    tags,
+                }
+            }
+            Err(e) => {
+                let e = call.err("sns:GetTopicAttributes", &d.topic_arn, e);
+                return if e.kind == AwsErrorKind::NotFound { Ok((None, Vec::new())) } else { Err(e.into()) };
+            }
+        };
+        let mut subscriptions = self
+            .subscriptions(&self.sns, d, false)
+            .await
+            .map_err(|e| Error::from(call.err("sns:ListSubscriptionsByTopic", &d.topic_arn, e)))?;
+        if subscriptions.is_empty() {
+            if let Some(home) = &self.home_sns {
+                // The queue's owner made it; some endpoints list it only there.
+                match self.subscriptions(home, d, true).await {
+                    Ok(s) => subscriptions = s,
+                    Err(e) => debug!(
+                        error = %self.home_call().err("sns:ListSubscriptionsByTopic", &d.topic_arn, e),
+                        "could not list subscriptions as the queue's owner"
+                    ),
+                }
+            }
+        }
+        Ok((Some(topic), subscriptions))
+    }
+
+    async fn observe_rule(&self, d: &RegionDesired) -> Result<Option<RuleState>, Error> {
+        let call = self.ctx.call(self.region);
+        let rule = match self.events.describe_rule().name(&d.rule_name).send().await {
+            Ok(rule) => rule,
+            Err(e) => {
+                let e = call.err("events:DescribeRule", &d.rule_arn, e);
+                return if e.kind == AwsErrorKind::NotFound { Ok(None) } else { Err(e.into()) };
+            }
+        };
+        let tags = self
+            .events
+            .list_tags_for_resource()
+            .resource_arn(&d.rule_arn)
+            .send()
+            .await
+            .map_err(|e| call.err("events:ListTagsForResource", &d.rule_arn, e))?
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        let mut targets = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .events
+                .list_targets_by_rule()
+                .rule(&d.rule_name)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| call.err("events:ListTargetsByRule", &d.rule_arn, e))?;
+            targets.extend(out.targets().iter().map(|t| (t.id().to_string(), t.arn().to_string())));
+            token = out.next_token().map(String::from);
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(Some(RuleState {
+            pattern: rule.event_pattern().map(String::from),
+            state: rule.state().map(|s| s.as_str().to_string()),
+            description: rule.description().map(String::from),
+            tags,
+            targets,
+        }))
+    }
+
+    async fn subscriptions(
+        &self,
+        client: &aws_sdk_sns::Client,
+        d: &RegionDesired,
+        via_home: bool,
+    ) -> Result<
+        Vec<SubscriptionState>,
+        aws_sdk_sns::error::SdkError<aws_sdk_sns::operation::list_subscriptions_by_topic::ListSubscriptionsByTopicError>,
+    > {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = client
+                .list_subscriptions_by_topic()
+                .topic_arn(&d.topic_arn)
+                .set_next_token(token)
+                .send()
+                .await?;
+            for s in page.subscriptions() {
+                if s.protocol() == Some("sqs") && s.endpoint() == Some(d.queue_arn.as_str()) {
+                    let arn = s.subscription_arn().unwrap_or("PendingConfirmation").to_string();
+                    out.push(SubscriptionState { pending: arn == "PendingConfirmation", arn, via_home });
+                }
+            }
+            token = page.next_token().map(String::from);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Applies `changes` in order; every change done is pushed to `done`, so a failure
+    /// half-way is reported with what was already made.
+    pub async fn apply(
+        &self,
+        d: &RegionDesired,
+        o: &RegionObserved,
+        changes: &[Change],
+        done: &mut Vec<Change>,
+    ) -> Result<(), Error> {
+        let call = self.ctx.call(self.region);
+        let mut rule_defined = false;
+        for c in changes {
+            match (c.resource, c.action, c.aspect) {
+                (Resource::Topic, Action::Create, _) => {
+                    let mut req = self
+                        .sns
+                        .create_topic()
+                        .name(topic_name(&d.topic_arn))
+                        .attributes("Policy", d.topic_policy.to_string())
+                        .set_tags(Some(sns_tags(&d.tags)));
+                    if let Some(k) = &d.topic_kms {
+                        req = req.attributes("KmsMasterKeyId", k);
+                    }
+                    let out = req.send().await.map_err(|e| call.err("sns:CreateTopic", &d.topic_arn, e))?;
+                    if out.topic_arn() != Some(d.topic_arn.as_str()) {
+                        return Err(Error::InvalidArgument(format!(
+                            "SNS returned topic {:?}, expected {}: check the region and account",
+                            out.topic_arn(),
+                            d.topic_arn
+                        )));
+                    }
+                }
+                (Resource::Topic, Action::Update, Aspect::Tags) => {
+                    self.sns
+                        .tag_resource()
+                        .resource_arn(&d.topic_arn)
+                        .set_tags(Some(sns_tags(&d.tags)))
+                        .send()
+                        .await
+                        .map_err(|e| call.err("sns:TagResource", &d.topic_arn, e))?;
+                }
+                (Resource::Topic, Action::Update, aspect) => {
+                    let (name, value) = if aspect == Aspect::Encryption {
+                        ("KmsMasterKeyId", d.topic_kms.clone().unwrap_or_default())
+                    } else {
+                        ("Policy", d.topic_policy.to_string())
+                    };
+                    self.sns
+                        .set_topic_attributes()
+                        .topic_arn(&d.topic_arn)
+                        .attribute_name(name)
+                        .attribute_value(value)
+                        .send()
+                        .await
+                        .map_err(|e| call.err("sns:SetTopicAttributes", &d.topic_arn, e))?;
+                }
+                (Resource::Rule, Action::Update, Aspect::Tags) => {
+                    self.events
+                        .tag_resource()
+                        .resource_arn(&d.rule_arn)
+                        .set_tags(Some(eb_tags(&d.tags)))
+                        .send()
+                        .await
+                        .map_err(|e| call.err("events:TagResource", &d.rule_arn, e))?;
+                }
+                (Resource::Rule, Action::Create | Action::Update, _) => {
+                    if !rule_defined {
+                        let mut req = self
+                            .events
+                            .put_rule()
+                            .name(&d.rule_name)
+                            .event_pattern(&d.pattern)
+                            .state(EbRuleState::Enabled)
+                            .description(&d.description);
+                        if c.action == Action::Create {
+                            req = req.set_tags(Some(eb_tags(&d.tags)));
+                        }
+                        req.send().await.map_err(|e| call.err("events:PutRule", &d.rule_arn, e))?;
+                        rule_defined = true;
+                    }
+                }
+                (Resource::Target, Action::Create | Action::Update, _) => {
+                    let target = Target::builder()
+                        .id(&d.target_id)
+                        .arn(&d.topic_arn)
+                        .build()
+                        .map_err(|e| Error::InvalidArgument(format!("target: {e}")))?;
+                    let out = self
+                        .events
+                        .put_targets()
+                        .rule(&d.rule_name)
+                        .targets(target)
+                        .send()
+                        .await
+                        .map_err(|e| call.err("events:PutTargets", &d.rule_arn, e))?;
+                    if let Some(f) = out.failed_entries().first() {
+                        return Err(entry_error(self, "events:PutTargets", &d.rule_arn, f.error_code(), f.error_message()));
+                    }
+                }
+                (Resource::Subscription, Action::Create, _) => {
+                    let who = if self.home_sns.is_some() { self.home_call() } else { call.clone() };
+                    let out = self
+                        .subscriber()
+                        .subscribe()
+                        .topic_arn(&d.topic_arn)
+                        .protocol("sqs")
+                        .endpoint(&d.queue_arn)
+                        .return_subscription_arn(true)
+                        .send()
+                        .await
+                        .map_err(|e| who.err("sns:Subscribe", &d.topic_arn, e))?;
+                    debug!(subscription = out.subscription_arn().unwrap_or_default(), "subscribed");
+                }
+                (Resource::Target, Action::Delete, _) => {
+                    let out = self
+                        .events
+                        .remove_targets()
+                        .rule(&d.rule_name)
+                        .ids(&d.target_id)
+                        .send()
+                        .await
+                        .map_err(|e| call.err("events:RemoveTargets", &d.rule_arn, e))?;
+                    if let Some(f) = out.failed_entries().first() {
+                        return Err(entry_error(self, "events:RemoveTargets", &d.rule_arn, f.error_code(), f.error_message()));
+                    }
+                }
+                (Resource::Rule, Action::Delete, _) => {
+                    if let Err(e) = self.events.delete_rule().name(&d.rule_name).send().await {
+                        let e = call.err("events:DeleteRule", &d.rule_arn, e);
+                        if e.kind != AwsErrorKind::NotFound {
+                            return Err(e.into());
+                        }
+                    }
+                }
+                (Resource::Subscription, Action::Delete, _) => {
+                    for s in o.subscriptions.iter().filter(|s| !s.pending) {
+                        let client = if s.via_home { self.subscriber() } else { &self.sns };
+                        if let Err(e) = client.unsubscribe().subscription_arn(&s.arn).send().await {
+                            let e = call.err("sns:Unsubscribe", &s.arn, e);
+                            if e.kind != AwsErrorKind::NotFound {
+                                return Err(e.into());
+                            }
+                        }
+                    }
+                }
+                (Resource::Topic, Action::Delete, _) => {
+                    self.sns
+                        .delete_topic()
+                        .topic_arn(&d.topic_arn)
+                        .send()
+                        .await
+                        .map_err(|e| call.err("sns:DeleteTopic", &d.topic_arn, e))?;
+                }
+                (r, a, _) => {
+                    return Err(Error::InvalidArgument(format!("no regional step for {a:?} {r}")));
+                }
+            }
+            info!(account = %self.ctx.account, region = self.region, change = %c, "applied");
+            done.push(*c);
+        }
+        Ok(())
+    }
+}
+
+fn entry_error(
+    rc: &RegionClients<'_>,
+    action: &'static str,
+    resource: &str,
+    code: Option<&str>,
+    message: Option<&str>,
+) -> Error {
+    let code = code.unwrap_or("FailedEntry").to_string();
+    Error::Aws(crate::error::AwsError {
+        kind: if code.contains("AccessDenied") { AwsErrorKind::AccessDenied } else { AwsErrorKind::Other },
+        action,
+        resource: resource.to_string(),
+        account: rc.ctx.account.clone(),
+        region: rc.region.to_string(),
+        code,
+        message: message.unwrap_or_default().to_string(),
+    })
+}
+
+fn topic_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
+fn sns_tags(tags: &BTreeMap<String, String>) -> Vec<SnsTag> {
+    tags.iter()
+        .filter_map(|(k, v)| SnsTag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+fn eb_tags(tags: &BTreeMap<String, String>) -> Vec<EbTag> {
+    tags.iter()
+        .filter_map(|(k, v)| EbTag::builder().key(k).value(v).build().ok())
+        .collect()
+}

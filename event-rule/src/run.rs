@@ -1,0 +1,527 @@
+//! Orchestration: accounts and regions worked on concurrently with a bound, each
+//! failure kept to its own row.
+//!
+//! 1. Check arguments, the pattern and credentials; find the caller's account; list
+//!    target accounts. Failures here end the run with an [`Error`].
+//! 2. Per account (bounded by `account_concurrency`): assume its role, list its
+//!    regions, handle the scanner role, and check CloudTrail coverage per region.
+//! 3. The central queue (setup, plan, status), so it exists and allows every topic
+//!    before any topic subscribes.
+//! 4. Per account and region (bounded by `concurrency` over all accounts): read, diff,
+//!    and apply / print / report.
+//! 5. Teardown only: narrow the queue policy, or delete the queues.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::aws::{self, AccountCtx, Identity};
+use crate::config::Config;
+use crate::discover::{self, Coverage};
+use crate::error::Error;
+use crate::plan::{self, Action, Aspect, Change, RegionObserved, Resource, Sources};
+use crate::queue::{self, Queues};
+use crate::region::{self, RegionClients};
+use crate::report::{Outcome, Report, Row, Scope};
+use crate::scanner::ScannerRole;
+
+/// A command that works on accounts and regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Create or update everything.
+    Setup,
+    /// Show what setup would do; write nothing.
+    Plan,
+    /// Report drift and CloudTrail coverage.
+    Status,
+    /// Remove what setup made.
+    Teardown {
+        /// Delete the central queue and its dead-letter queue too.
+        include_queue: bool,
+    },
+}
+
+impl Command {
+    fn name(self) -> &'static str {
+        match self {
+            Command::Setup => "setup",
+            Command::Plan => "plan",
+            Command::Status => "status",
+            Command::Teardown { .. } => "teardown",
+        }
+    }
+}
+
+/// One target account after preparation.
+struct Prep {
+    ctx: Option<AccountCtx>,
+    targets: Vec<(String, Option<Coverage>)>,
+    rows: Vec<Row>,
+    warnings: Vec<String>,
+}
+
+/// Runs `cmd` with `cfg`, acting from the credentials in `base` (whose region is
+/// ignored: calls go to the home region or the target regions).
+pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report, Error> {
+    cfg.validate()?;
+    let pattern = crate::pattern::build(&cfg.services)?;
+    let base = base
+        .to_builder()
+        .region(aws_config::Region::new(cfg.home_region.clone()))
+        .build();
+    aws::check_credentials(&base).await?;
+    let home_id = aws::identity(&base).await?;
+    let home = AccountCtx { account: home_id.account.clone(), sdk: base.clone() };
+    let accounts = discover::accounts(cfg, &base, &home_id).await?;
+    info!(command = cmd.name(), home_account = %home.account, accounts = accounts.len(), "starting");
+
+    let permits = Arc::new(Semaphore::new(cfg.concurrency as usize));
+    let preps: Vec<Prep> = stream::iter(accounts.iter())
+        .map(|a| {
+            prepare(cfg, cmd, &base, &home, &home_id, a, permits.clone())
+                .instrument(info_span!("account", account = %a))
+        })
+        .buffered(cfg.account_concurrency as usize)
+        .collect()
+        .await;
+
+    let mut report = Report { command: cmd.name().into(), rows: Vec::new(), warnings: Vec::new() };
+    let mut jobs = Vec::new();
+    for p in preps {
+        report.rows.extend(p.rows);
+        report.warnings.extend(p.warnings);
+        if let Some(ctx) = p.ctx {
+            let ctx = Arc::new(ctx);
+            jobs.extend(p.targets.into_iter().map(|(r, c)| (ctx.clone(), r, c)));
+        }
+    }
+
+    // The central queue first: it must allow every topic before they subscribe.
+    let topics: BTreeSet<String> = jobs
+        .iter()
+        .filter(|(_, _, c)| c.as_ref().is_some_and(Coverage::is_covered))
+        .map(|(ctx, r, _)| aws::topic_arn(r, &ctx.account, &cfg.topic_name))
+        .collect();
+    let mut queue_error: Option<String> = None;
+    if !matches!(cmd, Command::Teardown { .. }) {
+        let row = central_queue(cfg, cmd, &home, &topics)
+            .instrument(info_span!("queue", account = %home.account, region = %cfg.home_region))
+            .await;
+        if row.outcome == Outcome::Failed {
+            queue_error = row.error.clone();
+        }
+        report.rows.push(row);
+    }
+
+    let region_rows: Vec<Row> = stream::iter(jobs)
+        .map(|(ctx, region, coverage)| {
+            let span = info_span!("region", account = %ctx.account, region = %region);
+            let (home, pattern, queue_error) = (&home, &pattern, &queue_error);
+            let permits = permits.clone();
+            async move {
+                let _permit = permits.acquire().await;
+                one_region(cfg, cmd, &ctx, home, &region, coverage, pattern, queue_error.as_deref()).await
+            }
+            .instrument(span)
+        })
+        .buffer_unordered(cfg.concurrency as usize)
+        .collect()
+        .await;
+
+    if let Command::Teardown { include_queue } = cmd {
+        let removed: BTreeSet<String> = region_rows
+            .iter()
+            .filter(|r| r.outcome != Outcome::Failed)
+            .map(|r| aws::topic_arn(&r.region, &r.account, &cfg.topic_name))
+            .collect();
+        let row = teardown_queue(cfg, &home, &removed, include_queue)
+            .instrument(info_span!("queue", account = %home.account, region = %cfg.home_region))
+            .await;
+        report.rows.push(row);
+    }
+    report.rows.extend(region_rows);
+    report.sort();
+    info!(command = cmd.name(), failed = report.has_failures(), "done");
+    Ok(report)
+}
+
+async fn prepare(
+    cfg: &Config,
+    cmd: Command,
+    base: &SdkConfig,
+    home: &AccountCtx,
+    home_id: &Identity,
+    account: &str,
+    permits: Arc<Semaphore>,
+) -> Prep {
+    let mut prep = Prep { ctx: None, targets: Vec::new(), rows: Vec::new(), warnings: Vec::new() };
+    let ctx = if account == home.account {
+        home.clone()
+    } else {
+        let role_arn = cfg.role_arn_for(account, &home_id.partition);
+        match aws::assume(base, account, &role_arn).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(account, error = %e, "account failed");
+                prep.rows.push(Row::failed(account, "global", Scope::Account, &e, vec![]));
+                return prep;
+            }
+        }
+    };
+
+    let known = match discover::region_map(&ctx, &cfg.home_region).await {
+        Ok(k) => Some(k),
+        Err(e) if !cfg.regions.is_empty() => {
+            prep.warnings.push(format!(
+                "account {account}: could not list regions ({e}); using --regions as given"
+            ));
+            None
+        }
+        Err(e) => {
+            prep.rows.push(Row::failed(account, "global", Scope::Account, &e, vec![]));
+            return prep;
+        }
+    };
+    let (regions, bad) = discover::pick_regions(account, &cfg.regions, known.as_ref());
+    for (r, e) in bad {
+        prep.rows.push(Row::failed(account, &r, Scope::Region, &e, vec![]));
+    }
+
+    if cfg.scanner_enabled() {
+        prep.rows.push(scanner_role(cfg, cmd, &ctx, &home_id.partition).await);
+    }
+
+    if matches!(cmd, Command::Teardown { .. }) {
+        prep.targets = regions.into_iter().map(|r| (r, None)).collect();
+    } else {
+        // One lookup finds a multi-region trail, which covers every region; only
+        // without one is each region asked for a trail homed there.
+        let (multi, only_homed) = match discover::multi_region_trail(&ctx, &cfg.home_region).await {
+            Ok(m) => (m, true),
+            Err(e) => {
+                warn!(account, error = %e, "could not look for a multi-region trail; checking each region");
+                (None, false)
+            }
+        };
+        let checks = regions.iter().map(|r| {
+            let (ctx, permits, multi) = (&ctx, permits.clone(), &multi);
+            async move {
+                if let Some(m) = multi {
+                    return (r.clone(), Ok(m.clone()));
+                }
+                let _permit = permits.acquire().await;
+                (r.clone(), discover::trail_coverage(ctx, r, only_homed).await)
+            }
+        });
+        let mut covered = BTreeSet::new();
+        for (r, cov) in futures::future::join_all(checks).await {
+            match cov {
+                Ok(c) if c.is_covered() || cmd == Command::Status => {
+                    if c.is_covered() {
+                        covered.insert(r.clone());
+                    }
+                    prep.targets.push((r, Some(c)));
+                }
+                Ok(c) => {
+                    let mut row = if cfg.require_trail {
+                        let e = Error::NoTrail { account: account.into(), region: r.clone() };
+                        Row::failed(account, &r, Scope::Region, &e, vec![])
+                    } else {
+                        warn!(account, region = %r, "no logging CloudTrail trail covers the region; skipping it");
+                        Row::new(account, &r, Scope::Region, Outcome::Skipped)
+                    };
+                    row.trail = Some(c);
+                    prep.rows.push(row);
+                }
+                Err(e) => prep.rows.push(Row::failed(account, &r, Scope::Region, &e, vec![])),
+            }
+        }
+        if home_id.partition == "aws" && !covered.contains("us-east-1") {
+            prep.warnings.push(format!(
+                "account {account}: us-east-1 is not covered, so events of global services \
+                 (IAM, CloudFront, Route 53, Organizations, ...), which CloudTrail delivers to \
+                 EventBridge in us-east-1 only, will be missed"
+            ));
+        }
+    }
+    prep.ctx = Some(ctx);
+    prep
+}
+
+async fn scanner_role(cfg: &Config, cmd: Command, ctx: &AccountCtx, partition: &str) -> Row {
+    let role = ScannerRole::new(ctx, cfg, partition);
+    let observed = match role.observe().await {
+        Ok(o) => o,
+        Err(e) => return Row::failed(&ctx.account, "global", Scope::ScannerRole, &e, vec![]),
+    };
+    let mut done = Vec::new();
+    let result = match cmd {
+        Command::Teardown { .. } => {
+            let (changes, notes) = role.teardown(observed.as_ref());
+            role.apply(&changes, &mut done).await.map(|_| {
+                let mut r = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::of_deletions(&done));
+                r.notes = notes;
+                r
+            })
+        }
+        Command::Status => {
+            let adopting = Config { adopt: true, ..cfg.clone() };
+            let st = ScannerRole::new(ctx, &adopting, partition);
+            st.diff(observed.as_ref()).map(|changes| {
+                let mut r = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::InSync);
+                let state = checks_for(&changes, Resource::ScannerRole);
+                r.checks.insert("scanner-role".into(), state);
+                if !changes.is_empty() {
+                    r.outcome = Outcome::Drift;
+                }
+                r.changes = changes;
+                r
+            })
+        }
+        Command::Plan => role.diff(observed.as_ref()).map(|changes| {
+            let mut r = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::of_changes(&changes));
+            r.changes = changes;
+            r
+        }),
+        Command::Setup => match role.diff(observed.as_ref()) {
+            Ok(changes) => role
+                .apply(&changes, &mut done)
+                .await
+                .map(|_| Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::of_changes(&done))),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(mut r) => {
+            if r.changes.is_empty() {
+                r.changes = done;
+            }
+            r
+        }
+        Err(e) => Row::failed(&ctx.account, "global", Scope::ScannerRole, &e, done),
+    }
+}
+
+async fn central_queue(cfg: &Config, cmd: Command, home: &AccountCtx, topics: &BTreeSet<String>) -> Row {
+    let (account, region) = (home.account.as_str(), cfg.home_region.as_str());
+    let q = Queues::new(home, cfg);
+    let d = queue::desired(cfg, account);
+    let observed = match q.observe().await {
+        Ok(o) => o,
+        Err(e) => return Row::failed(account, region, Scope::Queue, &e, vec![]),
+    };
+    let adopt = cfg.adopt || cmd == Command::Status;
+    let plan = match plan::diff_queue(&d, &observed, &Sources::Add(topics), adopt) {
+        Ok(p) => p,
+        Err(e) => return Row::failed(account, region, Scope::Queue, &e, vec![]),
+    };
+    match cmd {
+        Command::Setup => {
+            let mut done = Vec::new();
+            match q.apply(&d, &observed, &plan, &mut done).await {
+                Ok(()) => {
+                    let mut r = Row::new(account, region, Scope::Queue, Outcome::of_changes(&done));
+                    r.changes = done;
+                    r
+                }
+                Err(e) => Row::failed(account, region, Scope::Queue, &e, done),
+            }
+        }
+        Command::Plan => {
+            let mut r = Row::new(account, region, Scope::Queue, Outcome::of_changes(&plan.changes));
+            r.changes = plan.changes;
+            r
+        }
+        _ => {
+            let mut r = Row::new(account, region, Scope::Queue, Outcome::InSync);
+            for (name, res) in [("dlq", Resource::DeadLetterQueue), ("queue", Resource::Queue), ("queue-policy", Resource::QueuePolicy)] {
+                r.checks.insert(name.into(), checks_for(&plan.changes, res));
+            }
+            if !plan.changes.is_empty() {
+                r.outcome = Outcome::Drift;
+            }
+            r.changes = plan.changes;
+            r
+        }
+    }
+}
+
+async fn teardown_queue(cfg: &Config, home: &AccountCtx, removed: &BTreeSet<String>, include_queue: bool) -> Row {
+    let (account, region) = (home.account.as_str(), cfg.home_region.as_str());
+    let q = Queues::new(home, cfg);
+    let d = queue::desired(cfg, account);
+    let mut done = Vec::new();
+    let result = async {
+        let observed = q.observe().await?;
+        if include_queue {
+            return q.delete(&d, &observed, &mut done).await;
+        }
+        if observed.queue.is_none() {
+            return Ok(vec![]);
+        }
+        // Keep the queue; only stop allowing the removed topics.
+        let mut plan = plan::diff_queue(&d, &observed, &Sources::Remove(removed), true)?;
+        plan.changes.retain(|c| c.resource == Resource::QueuePolicy);
+        q.apply(&d, &observed, &plan, &mut done).await?;
+        Ok(vec!["queue kept (use --include-queue to delete it)".to_string()])
+    }
+    .await;
+    match result {
+        Ok(notes) => {
+            let outcome = if done.iter().any(|c| c.action == Action::Delete) {
+                Outcome::Deleted
+            } else {
+                Outcome::of_changes(&done)
+            };
+            let mut r = Row::new(account, region, Scope::Queue, outcome);
+            r.changes = done;
+            r.notes = notes;
+            r
+        }
+        Err(e) => Row::failed(account, region, Scope::Queue, &e, done),
+    }
+}
+
+/// The status of one resource, from the changes that would repair it.
+fn checks_for(changes: &[Change], res: Resource) -> String {
+    let mine: Vec<&Change> = changes.iter().filter(|c| c.resource == res).collect();
+    if mine.is_empty() {
+        return "ok".into();
+    }
+    if mine.iter().any(|c| c.action == Action::Create) {
+        return "missing".into();
+    }
+    if mine.iter().any(|c| c.action == Action::Delete) {
+        return "should not exist".into();
+    }
+    let aspects: Vec<&str> = mine
+        .iter()
+        .map(|c| match c.aspect {
+            Aspect::Tags => "not tagged by event-rule",
+            Aspect::Policy => "policy",
+            Aspect::Encryption => "encryption",
+            Aspect::Definition => "definition",
+            Aspect::Attachment => "managed policy",
+            Aspect::Whole => "resource",
+        })
+        .collect();
+    format!("differs: {}", aspects.join(", "))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn one_region(
+    cfg: &Config,
+    cmd: Command,
+    ctx: &AccountCtx,
+    home: &AccountCtx,
+    region: &str,
+    coverage: Option<Coverage>,
+    pattern: &str,
+    queue_error: Option<&str>,
+) -> Row {
+    let account = ctx.account.as_str();
+    let cross = (account != home.account).then_some(home);
+    let clients = RegionClients::new(ctx, cross, region);
+    let d = region::desired(cfg, account, region, &home.account, pattern);
+    let row = |outcome| {
+        let mut r = Row::new(account, region, Scope::Region, outcome);
+        r.trail = coverage.clone();
+        r
+    };
+    if let (Command::Setup, Some(q)) = (cmd, queue_error) {
+        let e = Error::NotAttempted(format!("the central queue failed: {q}"));
+        let mut r = Row::failed(account, region, Scope::Region, &e, vec![]);
+        r.trail = coverage;
+        return r;
+    }
+    let observed: RegionObserved = match clients.observe(&d).await {
+        Ok(o) => o,
+        Err(e) => {
+            let mut r = Row::failed(account, region, Scope::Region, &e, vec![]);
+            r.trail = coverage;
+            return r;
+        }
+    };
+    let mut done = Vec::new();
+    let result: Result<Row, Error> = match cmd {
+        Command::Setup => match plan::diff_region(&d, &observed, cfg.adopt) {
+            Ok(changes) => clients.apply(&d, &observed, &changes, &mut done).await.map(|_| {
+                let mut r = row(Outcome::of_changes(&done));
+                r.changes = std::mem::take(&mut done);
+                r
+            }),
+            Err(e) => Err(e),
+        },
+        Command::Plan => plan::diff_region(&d, &observed, cfg.adopt).map(|changes| {
+            let mut r = row(Outcome::of_changes(&changes));
+            r.changes = changes;
+            r
+        }),
+        Command::Status => plan::diff_region(&d, &observed, true).map(|changes| {
+            let covered = coverage.as_ref().is_some_and(Coverage::is_covered);
+            let mut r = row(if !covered {
+                Outcome::Skipped
+            } else if changes.is_empty() {
+                Outcome::InSync
+            } else {
+                Outcome::Drift
+            });
+            r.checks.insert("topic".into(), {
+                let topic_only: Vec<Change> = changes
+                    .iter()
+                    .filter(|c| c.aspect != Aspect::Policy)
+                    .copied()
+                    .collect();
+                checks_for(&topic_only, Resource::Topic)
+            });
+            r.checks.insert(
+                "topic-policy".into(),
+                if observed.topic.is_none() {
+                    "missing".into()
+                } else if changes.contains(&Change::update(Resource::Topic, Aspect::Policy)) {
+                    "differs".into()
+                } else {
+                    "ok".into()
+                },
+            );
+            r.checks.insert("rule".into(), checks_for(&changes, Resource::Rule));
+            r.checks.insert("target".into(), checks_for(&changes, Resource::Target));
+            let sub = checks_for(&changes, Resource::Subscription);
+            let pending = !observed.subscriptions.is_empty() && observed.subscriptions.iter().all(|s| s.pending);
+            r.checks.insert(
+                "subscription".into(),
+                if pending { "pending confirmation".into() } else { sub },
+            );
+            if pending && r.outcome == Outcome::InSync {
+                r.outcome = Outcome::Drift;
+            }
+            r.changes = changes;
+            r
+        }),
+        Command::Teardown { .. } => {
+            let (changes, notes) = plan::teardown_region(&d, &observed);
+            clients.apply(&d, &observed, &changes, &mut done).await.map(|_| {
+                let mut r = row(Outcome::of_deletions(&done));
+                r.changes = std::mem::take(&mut done);
+                if observed.subscriptions.iter().any(|s| s.pending) {
+                    r.notes.push("a subscription pending confirmation cannot be removed; it expires by itself".into());
+                }
+                r.notes.extend(notes);
+                r
+            })
+        }
+    };
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(account, region, error = %e, "region failed");
+            let mut r = Row::failed(account, region, Scope::Region, &e, done);
+            r.trail = coverage;
+            r
+        }
+    }
+}

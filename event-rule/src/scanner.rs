@@ -1,0 +1,184 @@
+//! The optional read-only scanner role: `SecurityAudit` attached, trusted only by one
+//! principal presenting the external id.
+
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+use tracing::info;
+
+use crate::aws::AccountCtx;
+use crate::config::Config;
+use crate::error::{AwsErrorKind, Error};
+use crate::plan::{self, Action, Aspect, Change, Resource, RoleState};
+use crate::policy;
+
+/// Description put on the role.
+pub const ROLE_DESCRIPTION: &str = "Read-only scanner role (SecurityAudit), managed by event-rule";
+
+/// The scanner role in one account.
+pub struct ScannerRole<'a> {
+    ctx: &'a AccountCtx,
+    cfg: &'a Config,
+    client: aws_sdk_iam::Client,
+    /// ARN of the role.
+    pub arn: String,
+    /// ARN of the SecurityAudit managed policy.
+    pub policy_arn: String,
+}
+
+impl<'a> ScannerRole<'a> {
+    /// Builds the client for `ctx`'s account.
+    pub fn new(ctx: &'a AccountCtx, cfg: &'a Config, partition: &str) -> Self {
+        ScannerRole {
+            ctx,
+            cfg,
+            client: aws_sdk_iam::Client::new(&ctx.sdk),
+            arn: format!("arn:{partition}:iam::{}:role/{}", ctx.account, cfg.scanner_role_name),
+            policy_arn: format!("arn:{partition}:iam::aws:{}", policy::SECURITY_AUDIT),
+        }
+    }
+
+    /// The trust policy wanted.
+    pub fn trust(&self) -> Value {
+        policy::scanner_trust(
+            self.cfg.scanner_principal.as_deref().unwrap_or_default(),
+            self.cfg.scanner_external_id.as_deref().unwrap_or_default(),
+        )
+    }
+
+    /// Reads the role back.
+    pub async fn observe(&self) -> Result<Option<RoleState>, Error> {
+        let call = self.ctx.call("global");
+        let name = &self.cfg.scanner_role_name;
+        let role = match self.client.get_role().role_name(name).send().await {
+            Ok(out) => out.role.ok_or_else(|| Error::InvalidArgument("IAM returned no role".into()))?,
+            Err(e) => {
+                let e = call.err("iam:GetRole", &self.arn, e);
+                return if e.kind == AwsErrorKind::NotFound { Ok(None) } else { Err(e.into()) };
+            }
+        };
+        let attached = self
+            .client
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| call.err("iam:ListAttachedRolePolicies", &self.arn, e))?
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(String::from))
+            .collect();
+        Ok(Some(RoleState {
+            trust: role.assume_role_policy_document().map(String::from),
+            attached,
+            tags: role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+        }))
+    }
+
+    /// The changes that bring the role to what is wanted.
+    pub fn diff(&self, o: Option<&RoleState>) -> Result<Vec<Change>, Error> {
+        plan::diff_role(&self.arn, &self.trust(), &self.policy_arn, &self.cfg.tags(), o, self.cfg.adopt)
+    }
+
+    fn tags(&self) -> Vec<Tag> {
+        self.cfg
+            .tags()
+            .iter()
+            .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+            .collect()
+    }
+
+    /// Applies `changes` in order, pushing each change done to `done`.
+    pub async fn apply(&self, changes: &[Change], done: &mut Vec<Change>) -> Result<(), Error> {
+        let call = self.ctx.call("global");
+        let name = &self.cfg.scanner_role_name;
+        for c in changes {
+            match (c.action, c.aspect) {
+                (Action::Create, _) => {
+                    self.client
+                        .create_role()
+                        .role_name(name)
+                        .assume_role_policy_document(self.trust().to_string())
+                        .description(ROLE_DESCRIPTION)
+                        .set_tags(Some(self.tags()))
+                        .send()
+                        .await
+                        .map_err(|e| call.err("iam:CreateRole", &self.arn, e))?;
+                    self.attach().await?;
+                }
+                (Action::Update, Aspect::Tags) => {
+                    self.client
+                        .tag_role()
+                        .role_name(name)
+                        .set_tags(Some(self.tags()))
+                        .send()
+                        .await
+                        .map_err(|e| call.err("iam:TagRole", &self.arn, e))?;
+                }
+                (Action::Update, Aspect::Policy) => {
+                    self.client
+                        .update_assume_role_policy()
+                        .role_name(name)
+                        .policy_document(self.trust().to_string())
+                        .send()
+                        .await
+                        .map_err(|e| call.err("iam:UpdateAssumeRolePolicy", &self.arn, e))?;
+                }
+                (Action::Update, _) => self.attach().await?,
+                (Action::Delete, _) => self.delete().await?,
+            }
+            info!(account = %self.ctx.account, change = %c, "applied");
+            done.push(*c);
+        }
+        Ok(())
+    }
+
+    async fn attach(&self) -> Result<(), Error> {
+        self.client
+            .attach_role_policy()
+            .role_name(&self.cfg.scanner_role_name)
+            .policy_arn(&self.policy_arn)
+            .send()
+            .await
+            .map_err(|e| self.ctx.call("global").err("iam:AttachRolePolicy", &self.arn, e))?;
+        Ok(())
+    }
+
+    async fn delete(&self) -> Result<(), Error> {
+        let call = self.ctx.call("global");
+        let name = &self.cfg.scanner_role_name;
+        let attached = self
+            .client
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| call.err("iam:ListAttachedRolePolicies", &self.arn, e))?;
+        for p in attached.attached_policies() {
+            if let Some(arn) = p.policy_arn() {
+                self.client
+                    .detach_role_policy()
+                    .role_name(name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| call.err("iam:DetachRolePolicy", &self.arn, e))?;
+            }
+        }
+        if let Err(e) = self.client.delete_role().role_name(name).send().await {
+            let e = call.err("iam:DeleteRole", &self.arn, e);
+            if e.kind != AwsErrorKind::NotFound {
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// What teardown removes: the role, if it carries our tags.
+    pub fn teardown(&self, o: Option<&RoleState>) -> (Vec<Change>, Vec<String>) {
+        match o {
+            Some(r) if plan::has_tags(&r.tags, &self.cfg.tags()) => (vec![Change::delete(Resource::ScannerRole)], vec![]),
+            Some(_) => (vec![], vec![format!("left role {} alone: not tagged by event-rule", self.arn)]),
+            None => (vec![], vec![]),
+        }
+    }
+}

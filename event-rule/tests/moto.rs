@@ -1,0 +1,577 @@
+//! Integration tests against moto's server: each test starts its own server (fresh
+//! state) and skips, passing, when `MOTO_SERVER_BIN` is not set.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use common::{cli, Moto, HOME, HOME_REGION, TEST_TIMEOUT};
+use event_rule::aws::{self, AccountCtx};
+use event_rule::plan::{Aspect, Change, Resource};
+use event_rule::{Command, Config, Outcome, Report, Scope};
+use processor_core::services::{ServiceSet, SEED_SERVICES};
+use serde_json::{json, Value};
+
+const B: &str = "222222222222";
+const C: &str = "333333333333";
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+
+fn config(accounts: &[&str], regions: &[&str]) -> Config {
+    Config {
+        home_region: HOME_REGION.into(),
+        accounts: accounts.iter().map(|s| s.to_string()).collect(),
+        regions: regions.iter().map(|s| s.to_string()).collect(),
+        max_attempts: 3,
+        ..Config::default()
+    }
+}
+
+async fn run(moto: &Moto, cfg: &Config, cmd: Command) -> Report {
+    event_rule::run(cfg, &moto.sdk().await, cmd).await.expect("run")
+}
+
+fn region_rows(rep: &Report) -> Vec<&event_rule::Row> {
+    rep.rows.iter().filter(|r| r.scope == Scope::Region).collect()
+}
+
+macro_rules! timed {
+    ($body:expr) => {
+        tokio::time::timeout(TEST_TIMEOUT, $body).await.expect("test timed out")
+    };
+}
+
+fn tags_map<'a>(it: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+    it.map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn expected_tags() -> BTreeMap<String, String> {
+    BTreeMap::from([("managed-by".to_string(), "cloudcoreo-event-rule".to_string())])
+}
+
+/// Asserts through the AWS API that `account`/`region` holds exactly what setup
+/// specifies.
+async fn assert_region_exact(moto: &Moto, account: &str, region: &str, services: &ServiceSet) {
+    let ctx = moto.account(account).await;
+    let home = moto.account(HOME).await;
+    let sdk = ctx.in_region(region);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let topic = aws::topic_arn(region, account, "cloudcoreo-events");
+    let rule = aws::rule_arn(region, account, "cloudcoreo-events");
+    let queue = aws::queue_arn(HOME_REGION, HOME, "cloudcoreo-events-queue");
+    let at = format!("{account}/{region}");
+
+    // Topic, tags and policy (parsed, with conditions).
+    let attrs = sns.get_topic_attributes().topic_arn(&topic).send().await.expect("topic exists");
+    let attrs = attrs.attributes().expect("attributes");
+    let tags = sns.list_tags_for_resource().resource_arn(&topic).send().await.unwrap();
+    assert_eq!(tags_map(tags.tags().iter().map(|t| (t.key(), t.value()))), expected_tags(), "{at}");
+    let policy: Value = serde_json::from_str(&attrs["Policy"]).expect("topic policy is JSON");
+    let st = policy["Statement"].as_array().expect("statements");
+    assert_eq!(
+        st[0],
+        json!({
+            "Sid": "AllowEventBridgeRulePublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic,
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": rule},
+                "StringEquals": {"aws:SourceAccount": account}
+            }
+        }),
+        "{at}"
+    );
+    if account == HOME {
+        assert_eq!(st.len(), 1, "{at}: only EventBridge may publish");
+    } else {
+        assert_eq!(st.len(), 3, "{at}");
+        assert_eq!(st[1]["Principal"], json!({"AWS": format!("arn:aws:iam::{HOME}:root")}));
+        assert_eq!(st[1]["Action"], "sns:Subscribe");
+        assert_eq!(st[1]["Condition"], json!({"StringEquals": {"sns:Protocol": "sqs", "sns:Endpoint": queue}}));
+        assert_eq!(st[2]["Action"], "sns:ListSubscriptionsByTopic");
+    }
+    for s in st {
+        assert_ne!(s["Principal"], json!("*"), "{at}: wildcard principal");
+        assert_ne!(s["Principal"]["AWS"], json!("*"), "{at}: wildcard principal");
+        if s["Action"] == "sns:Publish" {
+            assert_eq!(s["Principal"], json!({"Service": "events.amazonaws.com"}));
+        }
+    }
+
+    // Rule: pattern, state, tags.
+    let r = events.describe_rule().name("cloudcoreo-events").send().await.expect("rule exists");
+    assert_eq!(r.arn(), Some(rule.as_str()));
+    assert_eq!(r.state().map(|s| s.as_str()), Some("ENABLED"));
+    let pattern: Value = serde_json::from_str(r.event_pattern().unwrap()).unwrap();
+    let mut want = json!({"detail-type": ["AWS API Call via CloudTrail"]});
+    if let Some(mut sources) = services.event_sources() {
+        sources.sort();
+        want["detail"] = json!({"eventSource": sources});
+    }
+    assert_eq!(pattern, want, "{at}: pattern");
+    let tags = events.list_tags_for_resource().resource_arn(&rule).send().await.unwrap();
+    assert_eq!(tags_map(tags.tags().iter().map(|t| (t.key(), t.value()))), expected_tags(), "{at}");
+
+    // Exactly one target: the topic.
+    let t = events.list_targets_by_rule().rule("cloudcoreo-events").send().await.unwrap();
+    let targets: Vec<(&str, &str)> = t.targets().iter().map(|t| (t.id(), t.arn())).collect();
+    assert_eq!(targets, vec![("cloudcoreo-events-topic", topic.as_str())], "{at}");
+
+    // Exactly one subscription of the topic to the central queue, confirmed. The queue's
+    // owner subscribes; moto lists a subscription only in the subscriber's account.
+    let subscriber = if account == HOME { sns.clone() } else { aws_sdk_sns::Client::new(&home.in_region(region)) };
+    let subs = subscriber.list_subscriptions_by_topic().topic_arn(&topic).send().await.unwrap();
+    let subs: Vec<_> = subs.subscriptions().iter().collect();
+    assert_eq!(subs.len(), 1, "{at}: subscriptions {subs:?}");
+    assert_eq!(subs[0].protocol(), Some("sqs"));
+    assert_eq!(subs[0].endpoint(), Some(queue.as_str()));
+    assert_ne!(subs[0].subscription_arn(), Some("PendingConfirmation"));
+}
+
+/// Asserts the central queue and dead-letter queue, and that the queue policy allows
+/// exactly `topics`.
+async fn assert_queue_exact(moto: &Moto, topics: &BTreeSet<String>) {
+    let home = moto.account(HOME).await;
+    let sqs = aws_sdk_sqs::Client::new(&home.in_region(HOME_REGION));
+    let url = |name: &'static str| {
+        let sqs = sqs.clone();
+        async move { sqs.get_queue_url().queue_name(name).send().await.expect("queue exists").queue_url().unwrap().to_string() }
+    };
+    let (q, dlq) = (url("cloudcoreo-events-queue").await, url("cloudcoreo-events-queue-dlq").await);
+    let attrs = |u: String| {
+        let sqs = sqs.clone();
+        async move {
+            let out = sqs
+                .get_queue_attributes()
+                .queue_url(u)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                .send()
+                .await
+                .unwrap();
+            out.attributes()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                .collect::<BTreeMap<String, String>>()
+        }
+    };
+    let qa = attrs(q.clone()).await;
+    let da = attrs(dlq.clone()).await;
+    assert_eq!(qa["SqsManagedSseEnabled"], "true");
+    assert_eq!(da["SqsManagedSseEnabled"], "true");
+    assert_eq!(da["MessageRetentionPeriod"], "1209600");
+    let redrive: Value = serde_json::from_str(&qa["RedrivePolicy"]).unwrap();
+    assert_eq!(redrive["deadLetterTargetArn"], aws::queue_arn(HOME_REGION, HOME, "cloudcoreo-events-queue-dlq"));
+    assert_eq!(redrive["maxReceiveCount"].to_string().trim_matches('"'), "5");
+    for u in [&q, &dlq] {
+        let t = sqs.list_queue_tags().queue_url(u).send().await.unwrap();
+        let t: BTreeMap<String, String> = t.tags().cloned().unwrap_or_default().into_iter().collect();
+        assert_eq!(t, expected_tags());
+    }
+    let policy: Value = serde_json::from_str(&qa["Policy"]).unwrap();
+    let st = policy["Statement"].as_array().unwrap();
+    assert_eq!(st.len(), 1);
+    let queue_arn = aws::queue_arn(HOME_REGION, HOME, "cloudcoreo-events-queue");
+    assert_eq!(st[0]["Effect"], "Allow");
+    assert_eq!(st[0]["Principal"], json!({"Service": "sns.amazonaws.com"}));
+    assert_eq!(st[0]["Action"], "sqs:SendMessage");
+    assert_eq!(st[0]["Resource"], queue_arn);
+    let allowed: BTreeSet<String> = st[0]["Condition"]["ArnLike"]["aws:SourceArn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(&allowed, topics);
+}
+
+fn all_topics(accounts: &[&str], regions: &[&str]) -> BTreeSet<String> {
+    accounts
+        .iter()
+        .flat_map(|a| regions.iter().map(move |r| aws::topic_arn(r, a, "cloudcoreo-events")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_three_regions_two_accounts_is_exactly_as_specified() {
+    let Some(moto) = Moto::start("setup_three_regions_two_accounts_is_exactly_as_specified") else { return };
+    timed!(async {
+        moto.trail(HOME, "us-east-1", true).await;
+        moto.trail(B, "eu-west-1", true).await;
+        let mut cfg = config(&[HOME, B], &REGIONS);
+        cfg.services = ServiceSet::Seed;
+        let rep = run(&moto, &cfg, Command::Setup).await;
+        println!("{}", rep.table());
+        assert!(!rep.has_failures());
+        let regions = region_rows(&rep);
+        assert_eq!(regions.len(), 6);
+        for r in &regions {
+            assert_eq!(r.outcome, Outcome::Created, "{r:?}");
+            assert_eq!(
+                r.changes,
+                vec![
+                    Change::create(Resource::Topic),
+                    Change::create(Resource::Rule),
+                    Change::create(Resource::Target),
+                    Change::create(Resource::Subscription)
+                ]
+            );
+        }
+        assert_eq!(rep.row(HOME, HOME_REGION, Scope::Queue).unwrap().outcome, Outcome::Created);
+        assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
+        for a in [HOME, B] {
+            for r in REGIONS {
+                assert_region_exact(&moto, a, r, &ServiceSet::Seed).await;
+            }
+        }
+        assert_queue_exact(&moto, &all_topics(&[HOME, B], &REGIONS)).await;
+        assert_eq!(SEED_SERVICES.len(), 21);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_setup_is_a_no_op_and_a_change_updates_only_what_differs() {
+    let Some(moto) = Moto::start("second_setup_is_a_no_op_and_a_change_updates_only_what_differs") else { return };
+    timed!(async {
+        moto.trail(HOME, "us-east-1", true).await;
+        moto.trail(B, "us-east-1", true).await;
+        let cfg = config(&[HOME, B], &REGIONS);
+        let first = run(&moto, &cfg, Command::Setup).await;
+        assert!(!first.has_failures(), "{}", first.table());
+
+        let second = run(&moto, &cfg, Command::Setup).await;
+        println!("{}", second.table());
+        for r in &second.rows {
+            assert_eq!(r.outcome, Outcome::Unchanged, "{r:?}");
+            assert!(r.changes.is_empty());
+        }
+
+        // plan shows nothing to do either.
+        let plan = run(&moto, &cfg, Command::Plan).await;
+        assert!(plan.rows.iter().all(|r| r.outcome == Outcome::Unchanged));
+
+        // A different service list changes only each rule's definition.
+        let changed = Config { services: ServiceSet::parse("ec2,ssm,secretsmanager").unwrap(), ..cfg.clone() };
+        let plan = run(&moto, &changed, Command::Plan).await;
+        let third = run(&moto, &changed, Command::Setup).await;
+        println!("{}", third.table());
+        assert_eq!(third.row(HOME, HOME_REGION, Scope::Queue).unwrap().outcome, Outcome::Unchanged);
+        for (p, r) in region_rows(&plan).into_iter().zip(region_rows(&third)) {
+            assert_eq!(r.outcome, Outcome::Updated);
+            assert_eq!(r.changes, vec![Change::update(Resource::Rule, Aspect::Definition)]);
+            assert_eq!(p.changes, r.changes, "plan predicted setup");
+        }
+        for a in [HOME, B] {
+            for r in REGIONS {
+                assert_region_exact(&moto, a, r, &changed.services).await;
+            }
+        }
+        // And a drifted topic policy is put back alone.
+        let ctx = moto.account(B).await;
+        aws_sdk_sns::Client::new(&ctx.in_region("eu-west-1"))
+            .set_topic_attributes()
+            .topic_arn(aws::topic_arn("eu-west-1", B, "cloudcoreo-events"))
+            .attribute_name("Policy")
+            .attribute_value(json!({"Version": "2012-10-17", "Statement": []}).to_string())
+            .send()
+            .await
+            .unwrap();
+        let fourth = run(&moto, &changed, Command::Setup).await;
+        let row = fourth.row(B, "eu-west-1", Scope::Region).unwrap();
+        assert_eq!(row.changes, vec![Change::update(Resource::Topic, Aspect::Policy)]);
+        assert_eq!(fourth.rows.iter().filter(|r| r.outcome == Outcome::Unchanged).count(), fourth.rows.len() - 1);
+        assert_region_exact(&moto, B, "eu-west-1", &changed.services).await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_finds_a_deleted_target_as_drift() {
+    let Some(moto) = Moto::start("status_finds_a_deleted_target_as_drift") else { return };
+    timed!(async {
+        moto.trail(HOME, "us-east-1", true).await;
+        let regions = "us-east-1,eu-west-1,ap-southeast-2";
+        let (code, out, err) = cli(&moto, &["setup", "--regions", regions]).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        let (code, out, _) = cli(&moto, &["status", "--regions", regions, "--json"]).await;
+        assert_eq!(code, 0, "in sync: {out}");
+
+        let ctx: AccountCtx = moto.account(HOME).await;
+        aws_sdk_eventbridge::Client::new(&ctx.in_region("eu-west-1"))
+            .remove_targets()
+            .rule("cloudcoreo-events")
+            .ids("cloudcoreo-events-topic")
+            .send()
+            .await
+            .unwrap();
+
+        let (code, out, err) = cli(&moto, &["status", "--regions", regions, "--json"]).await;
+        assert_eq!(code, 2, "drift exits 2: {out}\n{err}");
+        let rep: Value = serde_json::from_str(&out).expect("status --json is JSON");
+        let rows = rep["rows"].as_array().unwrap();
+        let eu = rows.iter().find(|r| r["region"] == "eu-west-1" && r["scope"] == "region").unwrap();
+        assert_eq!(eu["outcome"], "drift");
+        assert_eq!(eu["checks"]["target"], "missing");
+        for k in ["topic", "topic-policy", "rule", "subscription"] {
+            assert_eq!(eu["checks"][k], "ok", "{k}");
+        }
+        assert_eq!(eu["trail"]["state"], "covered");
+        for r in rows.iter().filter(|r| r["region"] != "eu-west-1") {
+            assert_eq!(r["outcome"], "in-sync", "{r}");
+        }
+        // The text table says the same.
+        let (code, table, _) = cli(&moto, &["status", "--regions", regions]).await;
+        assert_eq!(code, 2);
+        assert!(table.lines().any(|l| l.contains("eu-west-1") && l.contains("drift") && l.contains("target: missing")), "{table}");
+        // setup repairs exactly that.
+        let (code, out, _) = cli(&moto, &["setup", "--regions", regions]).await;
+        assert_eq!(code, 0);
+        assert!(out.lines().any(|l| l.contains("eu-west-1") && l.contains("create target")), "{out}");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_leaves_nothing_and_is_idempotent() {
+    let Some(moto) = Moto::start("teardown_leaves_nothing_and_is_idempotent") else { return };
+    timed!(async {
+        moto.trail(HOME, "us-east-1", true).await;
+        moto.trail(B, "us-east-1", true).await;
+        let common = [
+            "--accounts", "123456789012,222222222222", "--regions", "us-east-1,eu-west-1,ap-southeast-2",
+            "--scanner-principal", "arn:aws:iam::999999999999:root", "--scanner-external-id", "ext-1234",
+        ];
+        let args = |cmd: &'static str, extra: &[&'static str]| {
+            let mut v = vec![cmd];
+            v.extend(common);
+            v.extend(extra);
+            v
+        };
+        let (code, out, err) = cli(&moto, &args("setup", &[])).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        // The scanner role: trust only the principal, with the external id; SecurityAudit.
+        for a in [HOME, B] {
+            let iam = aws_sdk_iam::Client::new(&moto.account(a).await.sdk);
+            let role = iam.get_role().role_name("cloudcoreo-scanner").send().await.unwrap().role.unwrap();
+            let trust = event_rule::policy::parse(role.assume_role_policy_document().unwrap()).unwrap();
+            assert_eq!(
+                trust,
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"sts:ExternalId": "ext-1234"}}}]})
+            );
+            let att = iam.list_attached_role_policies().role_name("cloudcoreo-scanner").send().await.unwrap();
+            let arns: Vec<&str> = att.attached_policies().iter().filter_map(|p| p.policy_arn()).collect();
+            assert_eq!(arns, vec!["arn:aws:iam::aws:policy/SecurityAudit"]);
+        }
+
+        // Something that is not ours stays.
+        let home = moto.account(HOME).await;
+        let foreign = aws_sdk_sns::Client::new(&home.in_region("eu-west-1"));
+        foreign.create_topic().name("someone-elses").send().await.unwrap();
+
+        let (code, out, err) = cli(&moto, &args("teardown", &["--include-queue"])).await;
+        println!("{out}");
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(out.contains("deleted"));
+
+        for a in [HOME, B] {
+            let ctx = moto.account(a).await;
+            for r in REGIONS {
+                let sdk = ctx.in_region(r);
+                let topics = aws_sdk_sns::Client::new(&sdk).list_topics().send().await.unwrap();
+                let ours: Vec<_> = topics.topics().iter().filter_map(|t| t.topic_arn()).filter(|t| t.ends_with(":cloudcoreo-events")).collect();
+                assert!(ours.is_empty(), "{a}/{r}: {ours:?}");
+                let rules = aws_sdk_eventbridge::Client::new(&sdk).list_rules().send().await.unwrap();
+                assert!(rules.rules().is_empty(), "{a}/{r}: {:?}", rules.rules());
+                let subs = aws_sdk_sns::Client::new(&sdk).list_subscriptions().send().await.unwrap();
+                assert!(subs.subscriptions().is_empty(), "{a}/{r}: {:?}", subs.subscriptions());
+            }
+            let iam = aws_sdk_iam::Client::new(&ctx.sdk);
+            assert!(iam.get_role().role_name("cloudcoreo-scanner").send().await.is_err(), "{a}: role left");
+        }
+        let sqs = aws_sdk_sqs::Client::new(&home.in_region(HOME_REGION));
+        let queues = sqs.list_queues().send().await.unwrap();
+        assert!(queues.queue_urls().is_empty(), "{:?}", queues.queue_urls());
+        let left = foreign.list_topics().send().await.unwrap();
+        assert_eq!(left.topics().len(), 1, "the foreign topic stays");
+
+        // Rerun: nothing to do, still success.
+        let (code, out, _) = cli(&moto, &args("teardown", &["--include-queue"])).await;
+        assert_eq!(code, 0);
+        assert!(!out.contains("deleted"), "{out}");
+        assert!(out.contains("unchanged"));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_without_include_queue_keeps_the_queue_and_narrows_its_policy() {
+    let Some(moto) = Moto::start("teardown_without_include_queue_keeps_the_queue_and_narrows_its_policy") else { return };
+    timed!(async {
+        moto.trail(HOME, "us-east-1", true).await;
+        let rep = run(&moto, &config(&[], &REGIONS), Command::Setup).await;
+        assert!(!rep.has_failures());
+        let rep = run(&moto, &config(&[], &["eu-west-1"]), Command::Teardown { include_queue: false }).await;
+        println!("{}", rep.table());
+        assert_eq!(rep.row(HOME, "eu-west-1", Scope::Region).unwrap().outcome, Outcome::Deleted);
+        assert_eq!(
+            rep.row(HOME, HOME_REGION, Scope::Queue).unwrap().changes,
+            vec![Change::update(Resource::QueuePolicy, Aspect::Policy)]
+        );
+        assert_queue_exact(&moto, &all_topics(&[HOME], &["us-east-1", "ap-southeast-2"])).await;
+        for r in ["us-east-1", "ap-southeast-2"] {
+            assert_region_exact(&moto, HOME, r, &ServiceSet::All).await;
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_without_cloudtrail_is_skipped() {
+    let Some(moto) = Moto::start("a_region_without_cloudtrail_is_skipped") else { return };
+    timed!(async {
+        // One single-region trail, homed in eu-west-1: us-east-1 has no coverage.
+        moto.trail(HOME, "eu-west-1", false).await;
+        let cfg = config(&[], &["us-east-1", "eu-west-1"]);
+        let rep = run(&moto, &cfg, Command::Setup).await;
+        println!("{}", rep.table());
+        assert!(!rep.has_failures());
+        let skipped = rep.row(HOME, "us-east-1", Scope::Region).unwrap();
+        assert_eq!(skipped.outcome, Outcome::Skipped);
+        assert!(skipped.changes.is_empty());
+        assert_eq!(rep.row(HOME, "eu-west-1", Scope::Region).unwrap().outcome, Outcome::Created);
+        assert!(rep.warnings.iter().any(|w| w.contains("us-east-1") && w.contains("global services")), "{:?}", rep.warnings);
+        let ctx = moto.account(HOME).await;
+        let sdk = ctx.in_region("us-east-1");
+        assert!(aws_sdk_eventbridge::Client::new(&sdk).list_rules().send().await.unwrap().rules().is_empty());
+        assert!(aws_sdk_sns::Client::new(&sdk).list_topics().send().await.unwrap().topics().is_empty());
+        assert_queue_exact(&moto, &all_topics(&[HOME], &["eu-west-1"])).await;
+
+        // A stopped trail does not count either; --require-trail turns the skip into a failure.
+        let (code, out, _) = cli(&moto, &["setup", "--regions", "us-east-1,eu-west-1", "--require-trail"]).await;
+        assert_eq!(code, 1, "{out}");
+        assert!(out.lines().any(|l| l.contains("us-east-1") && l.contains("failed") && l.contains("no logging CloudTrail trail")), "{out}");
+        aws_sdk_cloudtrail::Client::new(&ctx.in_region("eu-west-1"))
+            .stop_logging()
+            .name("trail-eu-west-1")
+            .send()
+            .await
+            .unwrap();
+        let rep = run(&moto, &cfg, Command::Setup).await;
+        assert!(region_rows(&rep).iter().all(|r| r.outcome == Outcome::Skipped), "{}", rep.table());
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_account_does_not_stop_the_rest() {
+    let Some(moto) = Moto::start("a_failing_account_does_not_stop_the_rest") else { return };
+    timed!(async {
+        for a in [HOME, B, C] {
+            moto.trail(a, "us-east-1", true).await;
+        }
+        // Account B already has a topic of that name that event-rule did not make.
+        let b = moto.account(B).await;
+        for r in REGIONS {
+            aws_sdk_sns::Client::new(&b.in_region(r)).create_topic().name("cloudcoreo-events").send().await.unwrap();
+        }
+        let (code, out, err) = cli(&moto, &["setup", "--accounts", &format!("{HOME},{B},{C}"), "--regions", &REGIONS.join(","), "--json"]).await;
+        assert_eq!(code, 1, "a failure exits 1: {out}\n{err}");
+        let rep: Value = serde_json::from_str(&out).unwrap();
+        let rows = rep["rows"].as_array().unwrap();
+        for r in rows.iter().filter(|r| r["scope"] == "region") {
+            if r["account"] == B {
+                assert_eq!(r["outcome"], "failed", "{r}");
+                let e = r["error"].as_str().unwrap();
+                assert!(e.contains("exists but is not tagged") && e.contains("--adopt"), "{e}");
+            } else {
+                assert_eq!(r["outcome"], "created", "{r}");
+            }
+        }
+        for a in [HOME, C] {
+            for r in REGIONS {
+                assert_region_exact(&moto, a, r, &ServiceSet::All).await;
+            }
+        }
+        // --adopt takes the topics over.
+        let (code, out, err) = cli(&moto, &["setup", "--accounts", &format!("{HOME},{B},{C}"), "--regions", &REGIONS.join(","), "--adopt"]).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        for r in REGIONS {
+            assert_region_exact(&moto, B, r, &ServiceSet::All).await;
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_accounts_are_reached_through_their_role() {
+    let Some(moto) = Moto::start("organization_accounts_are_reached_through_their_role") else { return };
+    timed!(async {
+        let home = moto.account(HOME).await;
+        let org = aws_sdk_organizations::Client::new(&home.sdk);
+        org.create_organization().send().await.unwrap();
+        let mut members = Vec::new();
+        for i in 0..2 {
+            let out = org
+                .create_account()
+                .account_name(format!("member{i}"))
+                .email(format!("m{i}@example.com"))
+                .send()
+                .await
+                .unwrap();
+            members.push(out.create_account_status().unwrap().account_id().unwrap().to_string());
+        }
+        for a in members.iter().map(String::as_str).chain([HOME]) {
+            moto.trail(a, "us-east-1", true).await;
+        }
+        let cfg = Config { organization: true, ..config(&[], &["us-east-1"]) };
+        let rep = run(&moto, &cfg, Command::Setup).await;
+        println!("{}", rep.table());
+        assert!(!rep.has_failures());
+        let accounts: BTreeSet<&str> = region_rows(&rep).iter().map(|r| r.account.as_str()).collect();
+        let mut want: BTreeSet<&str> = members.iter().map(String::as_str).collect();
+        want.insert(HOME);
+        assert_eq!(accounts, want);
+        for a in &want {
+            assert_region_exact(&moto, a, "us-east-1", &ServiceSet::All).await;
+        }
+    });
+}
+
+/// Setup over 17 regions against setup over one, each on a fresh server: straight to
+/// moto, through a proxy adding 50 ms per request (a real endpoint's round trip), and
+/// one region at a time for comparison. Run with
+/// `cargo test -p event-rule --release --test moto -- --ignored --nocapture timing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing measurement; run explicitly"]
+async fn timing_17_regions_vs_1() {
+    const R17: [&str; 17] = [
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-west-3",
+        "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+        "ap-southeast-1", "ap-southeast-2", "sa-east-1",
+    ];
+    let delay = std::time::Duration::from_millis(50);
+    for (label, latency, concurrency) in [
+        ("moto", None, 32),
+        ("moto + 50 ms per request", Some(delay), 32),
+        ("moto, one region at a time", None, 1),
+    ] {
+        let mut times = Vec::new();
+        for regions in [&R17[..1], &R17[..]] {
+            let Some(moto) = Moto::start("timing_17_regions_vs_1") else { return };
+            moto.trail(HOME, "us-east-1", true).await;
+            let endpoint = match latency {
+                Some(d) => common::latency_proxy(&moto.endpoint, d).await,
+                None => moto.endpoint.clone(),
+            };
+            let sdk = common::sdk_at(&endpoint).await;
+            let cfg = Config { concurrency, ..config(&[], regions) };
+            let t = Instant::now();
+            let rep = event_rule::run(&cfg, &sdk, Command::Setup).await.expect("setup");
+            let took = t.elapsed();
+            assert!(!rep.has_failures(), "{}", rep.table());
+            assert_eq!(region_rows(&rep).len(), regions.len());
+            println!("{label}: setup over {:2} region(s): {:>7.1} ms", regions.len(), took.as_secs_f64() * 1e3);
+            times.push(took);
+        }
+        println!("{label}: ratio 17/1 = {:.2}", times[1].as_secs_f64() / times[0].as_secs_f64());
+    }
+}

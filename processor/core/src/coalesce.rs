@@ -1,0 +1,318 @@
+//! Merging repeated changes to one resource into one request.
+//!
+//! Windows run on event time, not wall-clock time, so a replay gives the same output
+//! every time. A resource's window opens with its first event and lasts
+//! `window` seconds; later events for the same resource inside it merge into the
+//! pending request, an event past it closes the request and opens a new one. The
+//! newest event decides the action, so a delete wins over the updates before it and an
+//! update after a delete (the resource was re-created) wins over the delete. A pending
+//! request is released as soon as the highest event time seen passes its window.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use crate::rescan::{Action, EventRef, RescanRequest, Scope};
+use crate::time::format_rfc3339;
+
+/// One resource (or service) change to merge.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Account that owns the resource.
+    pub account: String,
+    /// Region of the event.
+    pub region: String,
+    /// Short service name.
+    pub service: String,
+    /// What changed; `None` for a service-scope change.
+    pub target: Option<ResourceKey>,
+    /// Update or delete.
+    pub action: Action,
+    /// Event time, Unix seconds.
+    pub time: i64,
+    /// Settle delay in seconds.
+    pub settle: u32,
+    /// The event.
+    pub event: EventRef,
+}
+
+/// The resource a change targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceKey {
+    /// ARN.
+    pub arn: String,
+    /// `service:type`.
+    pub resource_type: String,
+    /// Identifier.
+    pub resource_id: String,
+}
+
+#[derive(Debug)]
+struct Pending {
+    request: RescanRequest,
+    seq: u64,
+    window_end: i64,
+    last_time: i64,
+    not_before: i64,
+    times: Vec<i64>,
+}
+
+/// Merges changes per resource within an event-time window.
+#[derive(Debug)]
+pub struct Coalescer {
+    window: i64,
+    max_events: usize,
+    pending: HashMap<String, Pending>,
+    deadlines: BinaryHeap<Reverse<(i64, u64, String)>>,
+    seq: u64,
+    watermark: i64,
+}
+
+impl Coalescer {
+    /// `window` seconds per resource (0: one request per event and resource); at most
+    /// `max_events` events are listed in one request (the oldest are kept).
+    pub fn new(window: u32, max_events: usize) -> Self {
+        Coalescer {
+            window: i64::from(window),
+            max_events: max_events.max(1),
+            pending: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            seq: 0,
+            watermark: i64::MIN,
+        }
+    }
+
+    /// How many requests are waiting for their window to close.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Adds a change; requests whose window closed are appended to `out`.
+    pub fn add(&mut self, change: Change, out: &mut Vec<RescanRequest>) {
+        let key = match &change.target {
+            Some(t) => t.arn.clone(),
+            None => format!(
+                "service|{}|{}|{}",
+                change.account, change.region, change.service
+            ),
+        };
+        let time = change.time;
+        match self.pending.get_mut(&key) {
+            Some(p) if time < p.window_end => merge(p, change, self.max_events),
+            Some(_) => {
+                if let Some(p) = self.pending.remove(&key) {
+                    out.push(finish(p));
+                }
+                self.open(key, change);
+            }
+            None => self.open(key, change),
+        }
+        if time > self.watermark {
+            self.watermark = time;
+        }
+        self.release(out);
+    }
+
+    fn open(&mut self, key: String, c: Change) {
+        self.seq += 1;
+        let window_end = c.time.saturating_add(self.window);
+        let not_before = c.time.saturating_add(i64::from(c.settle));
+        let (scope, resource_type, resource_id, arn) = match c.target {
+            Some(t) => (
+                Scope::Resource,
+                Some(t.resource_type),
+                Some(t.resource_id),
+                Some(t.arn),
+            ),
+            None => (Scope::Service, None, None, None),
+        };
+        let request = RescanRequest {
+            account: c.account,
+            region: c.region,
+            service: c.service,
+            resource_type,
+            resource_id,
+            arn,
+            scope,
+            action: c.action,
+            not_before: String::new(),
+            events: vec![c.event],
+        };
+        self.deadlines
+            .push(Reverse((window_end, self.seq, key.clone())));
+        self.pending.insert(
+            key,
+            Pending {
+                request,
+                seq: self.seq,
+                window_end,
+                last_time: c.time,
+                not_before,
+                times: vec![c.time],
+            },
+        );
+    }
+
+    /// Releases every request whose window ended at or before the watermark.
+    fn release(&mut self, out: &mut Vec<RescanRequest>) {
+        while let Some(Reverse((end, seq, _))) = self.deadlines.peek() {
+            if *end > self.watermark {
+                break;
+            }
+            let (end, seq) = (*end, *seq);
+            let Some(Reverse((_, _, key))) = self.deadlines.pop() else {
+                break;
+            };
+            if self
+                .pending
+                .get(&key)
+                .is_some_and(|p| p.seq == seq && p.window_end == end)
+            {
+                if let Some(p) = self.pending.remove(&key) {
+                    out.push(finish(p));
+                }
+            }
+        }
+    }
+
+    /// Releases every pending request, oldest window first (end of a batch or replay).
+    pub fn flush(&mut self, out: &mut Vec<RescanRequest>) {
+        let mut all: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
+        all.sort_by_key(|p| p.seq);
+        out.extend(all.into_iter().map(finish));
+        self.deadlines.clear();
+    }
+}
+
+fn merge(p: &mut Pending, c: Change, max_events: usize) {
+    if c.time > p.last_time || (c.time == p.last_time && c.action == Action::Delete) {
+        p.request.action = c.action;
+    }
+    p.last_time = p.last_time.max(c.time);
+    p.not_before = p.not_before.max(c.time.saturating_add(i64::from(c.settle)));
+    if p.request.events.len() < max_events
+        && !p
+            .request
+            .events
+            .iter()
+            .any(|e| e.event_id == c.event.event_id)
+    {
+        p.request.events.push(c.event);
+        p.times.push(c.time);
+    }
+}
+
+fn finish(mut p: Pending) -> RescanRequest {
+    p.request.not_before = format_rfc3339(p.not_before);
+    if p.times.windows(2).any(|w| w[0] > w[1]) {
+        let mut paired: Vec<(i64, EventRef)> = p.times.into_iter().zip(p.request.events).collect();
+        paired.sort_by_key(|(t, _)| *t);
+        p.request.events = paired.into_iter().map(|(_, e)| e).collect();
+    }
+    p.request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(arn: &str, id: &str, time: i64, action: Action) -> Change {
+        Change {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            service: "s3".into(),
+            target: Some(ResourceKey {
+                arn: arn.into(),
+                resource_type: "s3:bucket".into(),
+                resource_id: "b".into(),
+            }),
+            action,
+            time,
+            settle: 10,
+            event: EventRef {
+                event_id: id.into(),
+                event_name: "PutBucketPolicy".into(),
+                event_time: format_rfc3339(time),
+                principal: None,
+            },
+        }
+    }
+
+    #[test]
+    fn merges_within_window_and_delete_wins() {
+        let mut c = Coalescer::new(60, 100);
+        let mut out = Vec::new();
+        c.add(
+            change("arn:aws:s3:::b", "1", 1000, Action::Update),
+            &mut out,
+        );
+        c.add(
+            change("arn:aws:s3:::b", "2", 1030, Action::Delete),
+            &mut out,
+        );
+        assert!(out.is_empty());
+        c.add(
+            change("arn:aws:s3:::other", "3", 1061, Action::Update),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1, "the first window closed when time passed it");
+        assert_eq!(out[0].action, Action::Delete);
+        assert_eq!(out[0].events.len(), 2);
+        assert_eq!(out[0].not_before, format_rfc3339(1040));
+        c.flush(&mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(c.pending(), 0);
+    }
+
+    #[test]
+    fn update_after_delete_wins() {
+        let mut c = Coalescer::new(60, 100);
+        let mut out = Vec::new();
+        c.add(
+            change("arn:aws:s3:::b", "1", 1000, Action::Delete),
+            &mut out,
+        );
+        c.add(
+            change("arn:aws:s3:::b", "2", 1010, Action::Update),
+            &mut out,
+        );
+        c.flush(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].action, Action::Update);
+    }
+
+    #[test]
+    fn window_zero_is_one_request_per_event() {
+        let mut c = Coalescer::new(0, 100);
+        let mut out = Vec::new();
+        for i in 0..3 {
+            c.add(
+                change("arn:aws:s3:::b", &i.to_string(), 1000, Action::Update),
+                &mut out,
+            );
+        }
+        c.flush(&mut out);
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|r| r.events.len() == 1));
+    }
+
+    #[test]
+    fn out_of_order_events_are_sorted_and_capped() {
+        let mut c = Coalescer::new(600, 2);
+        let mut out = Vec::new();
+        c.add(
+            change("arn:aws:s3:::b", "late", 1100, Action::Update),
+            &mut out,
+        );
+        c.add(
+            change("arn:aws:s3:::b", "early", 1050, Action::Update),
+            &mut out,
+        );
+        c.add(
+            change("arn:aws:s3:::b", "capped", 1060, Action::Update),
+            &mut out,
+        );
+        c.flush(&mut out);
+        let ids: Vec<_> = out[0].events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, ["early", "late"]);
+    }
+}

@@ -1,0 +1,44 @@
+//! # processor-core
+//!
+//! The heart of the CloudTrail event-stream processor: it turns one queue message
+//! into zero or more targeted rescan requests. It does no I/O, so the Lambda, the
+//! container and `processor replay` all run exactly this code.
+//!
+//! ## Layout
+//! - [`decode`]: recognises every delivery shape (SNS notification, raw EventBridge
+//!   event, bare CloudTrail record, SNS subscription confirmations, log files, Lambda
+//!   SQS events, `ReceiveMessage` responses) and yields borrowed [`Event`]s.
+//! - [`event`]: the validated CloudTrail record, borrowing from the message buffer.
+//! - [`filter`]: drops what changes nothing, each with a counted [`DropReason`].
+//! - [`resolve`]: the [`Resolver`] seam from an event to the [`Target`]s it touched,
+//!   and [`BasicResolver`] (the record's `resources` field plus [`rules`]).
+//! - [`coalesce`]: merges changes to one resource within an event-time window.
+//! - [`pipeline`]: [`Processor`] ties the above together, one message or batch at a time.
+//! - [`rescan`]: [`RescanRequest`], the project's one output format.
+//! - [`stats`]: counters for every outcome.
+//! - [`services`]: the watched-service lists shared with `event-rule`.
+//! - [`time`]: RFC 3339 timestamps without a date-time dependency.
+//! - [`wrap`]: builds delivery shapes as AWS does, for fixtures, tests and benchmarks.
+#![deny(missing_docs)]
+
+pub mod coalesce;
+pub mod decode;
+pub mod event;
+pub mod filter;
+pub mod pipeline;
+pub mod rescan;
+pub mod resolve;
+pub mod rules;
+pub mod services;
+pub mod stats;
+pub mod time;
+pub mod wrap;
+
+pub use coalesce::Coalescer;
+pub use decode::{DecodeError, Decoded, SubscriptionKind};
+pub use event::Event;
+pub use filter::{DropReason, FilterConfig};
+pub use pipeline::{MessageOutcome, Processor, ProcessorConfig};
+pub use rescan::{Action, EventRef, RescanRequest, Scope};
+pub use resolve::{BasicResolver, Resolver, Target};
+pub use stats::Stats;
