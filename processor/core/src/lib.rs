@@ -38,7 +38,7 @@ pub use coalesce::Coalescer;
 pub use decode::{DecodeError, Decoded, SubscriptionKind};
 pub use event::Event;
 pub use filter::{DropReason, FilterConfig};
-pub use pipeline::{MessageOutcome, Processor, ProcessorConfig};
+pub use pipeline::{BatchResult, MessageOutcome, Processor, ProcessorConfig};
 pub use rescan::{Action, EventRef, RescanRequest, Scope};
 pub use resolve::{BasicResolver, Resolver, Target};
 pub use stats::Stats;

@@ -78,6 +78,35 @@ impl MessageOutcome {
     }
 }
 
+/// The result of [`Processor::process_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchResult<'m> {
+    /// Every request of the batch, coalesced within it; dispatch these, then call
+    /// [`Processor::commit`] (or [`Processor::abort`] when dispatch failed).
+    pub requests: Vec<RescanRequest>,
+    /// Each message's id and outcome, in input order.
+    pub outcomes: Vec<(&'m str, MessageOutcome)>,
+}
+
+impl<'m> BatchResult<'m> {
+    /// Ids of the messages that may be deleted once `requests` are dispatched.
+    pub fn done_ids(&self) -> impl Iterator<Item = &'m str> + '_ {
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| o.is_done())
+            .map(|(id, _)| *id)
+    }
+
+    /// Ids of the messages to leave on the queue (retry, then the dead-letter queue):
+    /// a Lambda reports them as `batchItemFailures`.
+    pub fn failed_ids(&self) -> impl Iterator<Item = &'m str> + '_ {
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| !o.is_done())
+            .map(|(id, _)| *id)
+    }
+}
+
 /// The pipeline.
 pub struct Processor {
     filter: Filter,
@@ -126,6 +155,23 @@ impl Processor {
     /// Requests held by the coalescer.
     pub fn pending(&self) -> usize {
         self.coalescer.pending()
+    }
+
+    /// Processes a batch of `(message id, body)` pairs and releases every request the
+    /// batch produced, so a consumer can dispatch them all before deleting any message
+    /// (at-least-once). One bad message never blocks the others: it is only marked
+    /// failed in the outcomes.
+    pub fn process_batch<'m>(
+        &mut self,
+        messages: impl IntoIterator<Item = (&'m str, &'m str)>,
+    ) -> BatchResult<'m> {
+        let mut requests = Vec::new();
+        let outcomes = messages
+            .into_iter()
+            .map(|(id, body)| (id, self.process_message(body, &mut requests)))
+            .collect();
+        self.flush(&mut requests);
+        BatchResult { requests, outcomes }
     }
 
     /// Decodes, filters and resolves one message body; requests whose coalescing

@@ -349,3 +349,29 @@ fn global_resources_merge_across_regions() {
     );
     assert_eq!(out[0].events.len(), 2);
 }
+
+#[test]
+fn batches_release_everything_and_isolate_bad_messages() {
+    let mut p = processor(FilterConfig::default(), 300);
+    let a = sns(&record("ec2-run-instances"), true);
+    let b = "{\"Type\":\"Notification\",\"Message\":\"not json\",\"TopicArn\":\"t\"}".to_string();
+    let c = sns(&record("kms-create-key"), false);
+    let d = sns(&record("ec2-describe-instances"), false);
+    let batch = p.process_batch([
+        ("m-a", a.as_str()),
+        ("m-b", b.as_str()),
+        ("m-c", c.as_str()),
+        ("m-d", d.as_str()),
+    ]);
+    assert_eq!(
+        batch.requests.len(),
+        3,
+        "two instances and a key, all released despite the 300 s window"
+    );
+    assert_eq!(p.pending(), 0);
+    assert_eq!(batch.done_ids().collect::<Vec<_>>(), ["m-a", "m-c", "m-d"]);
+    assert_eq!(batch.failed_ids().collect::<Vec<_>>(), ["m-b"]);
+    assert!(
+        matches!(&batch.outcomes[1].1, MessageOutcome::Invalid { errors, .. } if errors[0].kind() == "invalid_json")
+    );
+}

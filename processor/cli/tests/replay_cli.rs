@@ -1,0 +1,255 @@
+//! `processor replay` as a user runs it: every input form, the summary, invalid lines.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use processor_core::RescanRequest;
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("processor-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn record(name: &str) -> String {
+    let text =
+        std::fs::read_to_string(fixtures().join("records").join(format!("{name}.json"))).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap().to_string()
+}
+
+fn processor(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_processor"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env_remove("PROCESSOR_WINDOW");
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn requests(out: &Output) -> Vec<RescanRequest> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn stats(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn replays_the_bundled_sample() {
+    let stats_path = tmp("sample-stats.json");
+    let sample = fixtures().join("sample.ndjson");
+    let out = processor(
+        &[
+            "replay",
+            "--stats-json",
+            stats_path.to_str().unwrap(),
+            sample.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reqs = requests(&out);
+    assert_eq!(reqs.len(), 10);
+    let arns: Vec<&str> = reqs.iter().filter_map(|r| r.arn.as_deref()).collect();
+    for want in [
+        "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234567890def",
+        "arn:aws:s3:::amzn-s3-demo-bucket",
+        "arn:aws:iam::123456789012:role/service-role/app-reader",
+        "arn:aws:lambda:us-east-1:123456789012:function:my-function",
+        "arn:aws:ssm:us-east-1:123456789012:parameter/app/db/password",
+        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0123456789abcdef0",
+    ] {
+        assert!(arns.contains(&want), "{want} missing from {arns:?}");
+    }
+    let s = stats(&stats_path);
+    assert_eq!(s["messages"], 13);
+    assert_eq!(s["events"], 12);
+    assert_eq!(s["kept"], 9);
+    assert_eq!(
+        s["dropped"],
+        serde_json::json!({"duplicate": 1, "failed": 1, "read_only": 1})
+    );
+    assert_eq!(s["subscription_messages"], 1);
+    assert_eq!(s["invalid"], 0);
+    assert_eq!(s["rescans"]["resource"], 10);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("kept=9"), "{stderr}");
+}
+
+#[test]
+fn invalid_lines_are_reported_with_their_numbers_and_do_not_stop_the_run() {
+    let path = tmp("mixed.ndjson");
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "{}", record("kms-create-key")).unwrap();
+    writeln!(f, "{{\"Type\":\"Notification\",\"Message\":\"{{trunc").unwrap();
+    writeln!(f).unwrap();
+    writeln!(f, "{}", record("ssm-put-parameter")).unwrap();
+    f.write_all(b"{\"eventName\":\"\xff\xfe\"}\n").unwrap();
+    writeln!(f, "{{\"detail-type\":\"Scheduled Event\",\"detail\":{{}}}}").unwrap();
+    drop(f);
+    let stats_path = tmp("mixed-stats.json");
+    let out = processor(
+        &[
+            "replay",
+            "--stats-json",
+            stats_path.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    assert_eq!(requests(&out).len(), 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let name = path.to_str().unwrap();
+    assert!(
+        stderr.contains(&format!("{name}:2: invalid JSON")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{name}:5: body is not valid UTF-8")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{name}:6: EventBridge event of detail-type `Scheduled Event`"
+        )),
+        "{stderr}"
+    );
+    let s = stats(&stats_path);
+    assert_eq!(s["invalid"], 3);
+    assert_eq!(
+        s["invalid_by_kind"],
+        serde_json::json!({"invalid_json": 1, "invalid_utf8": 1, "not_cloudtrail": 1})
+    );
+    let lines: Vec<u64> = s["invalid_inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 5, 6]);
+}
+
+#[test]
+fn gzipped_pretty_printed_log_file_and_stdin() {
+    let log = serde_json::json!({"Records": [
+        serde_json::from_str::<Value>(&record("ec2-run-instances")).unwrap(),
+        serde_json::from_str::<Value>(&record("ec2-terminate-instances")).unwrap(),
+        serde_json::from_str::<Value>(&record("ec2-describe-instances")).unwrap(),
+    ]});
+    let pretty = serde_json::to_string_pretty(&log).unwrap();
+    let path = tmp("123456789012_CloudTrail_us-east-1_20230710T1145Z_abc.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(pretty.as_bytes()).unwrap();
+    gz.finish().unwrap();
+
+    let out = processor(&["replay", "--window", "0", path.to_str().unwrap()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reqs = requests(&out);
+    assert_eq!(reqs.len(), 3, "two instances launched, one terminated");
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.action == processor_core::Action::Delete)
+            .count(),
+        1
+    );
+
+    let from_stdin = processor(&["replay", "--window", "0", "-"], Some(pretty.as_bytes()));
+    assert!(from_stdin.status.success());
+    assert_eq!(requests(&from_stdin), reqs, "the same document from stdin");
+}
+
+#[test]
+fn captured_queue_messages() {
+    let body = processor_core::wrap::sns_notification(
+        &processor_core::wrap::eventbridge_event(&record("kms-create-key"), "eb-1").unwrap(),
+        &processor_core::wrap::WrapIds {
+            event_bridge_id: "eb-1",
+            sns_message_id: "sns-1",
+            topic_arn: "arn:aws:sns:eu-west-1:123456789012:cloudcoreo-events",
+            sns_timestamp: "2023-07-10T11:48:01.000Z",
+        },
+        true,
+    );
+    let lambda = processor_core::wrap::lambda_sqs_event(
+        &[("m-1", &body)],
+        "arn:aws:sqs:us-west-2:123456789012:cloudcoreo-events-queue",
+    );
+    let receive = serde_json::json!({"Messages": [{"MessageId": "m-2", "ReceiptHandle": "AQEB", "Body": body}]}).to_string();
+    let a = tmp("lambda-event.json");
+    let b = tmp("receive-message.json");
+    std::fs::write(&a, lambda).unwrap();
+    std::fs::write(&b, receive).unwrap();
+    let out = processor(&["replay", a.to_str().unwrap(), b.to_str().unwrap()], None);
+    assert!(out.status.success());
+    let reqs = requests(&out);
+    assert_eq!(reqs.len(), 1, "the second delivery is a duplicate");
+    assert_eq!(reqs[0].resource_type.as_deref(), Some("kms:key"));
+}
+
+#[test]
+fn unreadable_input_fails_clearly() {
+    let out = processor(&["replay", "/nonexistent/events.ndjson"], None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/events.ndjson: cannot read"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn filter_flags_and_environment_fallbacks() {
+    let sample = fixtures().join("sample.ndjson");
+    let out = processor(
+        &[
+            "replay",
+            "--allow-services",
+            "ec2",
+            sample.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(requests(&out).iter().all(|r| r.service == "ec2"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_processor"));
+    let out = cmd
+        .args(["replay", sample.to_str().unwrap()])
+        .env("PROCESSOR_DENY_EVENTS", "RunInstances,iam:*")
+        .output()
+        .unwrap();
+    let reqs = requests(&out);
+    assert!(!reqs.is_empty());
+    assert!(reqs
+        .iter()
+        .all(|r| r.service != "iam" && r.events.iter().all(|e| e.event_name != "RunInstances")));
+}
