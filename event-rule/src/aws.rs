@@ -40,7 +40,10 @@ pub fn topic_arn(region: &str, account: &str, name: &str) -> String {
 
 /// ARN of a rule on the default event bus.
 pub fn rule_arn(region: &str, account: &str, name: &str) -> String {
-    format!("arn:{}:events:{region}:{account}:rule/{name}", partition(region))
+    format!(
+        "arn:{}:events:{region}:{account}:rule/{name}",
+        partition(region)
+    )
 }
 
 /// ARN of an SQS queue.
@@ -126,7 +129,13 @@ pub async fn identity(sdk: &SdkConfig) -> Result<Identity, Error> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| Call { account: "current", region: &region }.err("sts:GetCallerIdentity", "caller", e))?;
+        .map_err(|e| {
+            Call {
+                account: "current",
+                region: &region,
+            }
+            .err("sts:GetCallerIdentity", "caller", e)
+        })?;
     let arn = out.arn().unwrap_or_default().to_string();
     let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
     Ok(Identity {
@@ -148,12 +157,18 @@ pub struct AccountCtx {
 impl AccountCtx {
     /// The configuration for calls in `region`.
     pub fn in_region(&self, region: &str) -> SdkConfig {
-        self.sdk.to_builder().region(Region::new(region.to_string())).build()
+        self.sdk
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build()
     }
 
     /// Error context for calls in `region`.
     pub(crate) fn call<'a>(&'a self, region: &'a str) -> Call<'a> {
-        Call { account: &self.account, region }
+        Call {
+            account: &self.account,
+            region,
+        }
     }
 }
 
@@ -173,7 +188,11 @@ pub async fn assume(base: &SdkConfig, account: &str, role_arn: &str) -> Result<A
         .send()
         .await
         .map_err(|e| {
-            let e = Call { account, region: "global" }.err("sts:AssumeRole", role_arn, e);
+            let e = Call {
+                account,
+                region: "global",
+            }
+            .err("sts:AssumeRole", role_arn, e);
             fail(format!("{}: {}", e.code, e.message))
         })?;
     let c = out
@@ -188,9 +207,15 @@ pub async fn assume(base: &SdkConfig, account: &str, role_arn: &str) -> Result<A
         "event-rule-assume-role",
     );
     debug!(account, role_arn, "assumed role");
-    let sdk = base.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds)).build();
+    let sdk = base
+        .to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .build();
     info!(account, role_arn, "acting in account through role");
-    Ok(AccountCtx { account: account.to_string(), sdk })
+    Ok(AccountCtx {
+        account: account.to_string(),
+        sdk,
+    })
 }
 
 #[cfg(test)]

@@ -52,7 +52,13 @@ pub struct Config {
     pub require_trail: bool,
 
     /// Target accounts, comma-separated 12-digit ids. Default: the current account.
-    #[arg(long, env = "EVENT_RULE_ACCOUNTS", value_delimiter = ',', conflicts_with = "organization", global = true)]
+    #[arg(
+        long,
+        env = "EVENT_RULE_ACCOUNTS",
+        value_delimiter = ',',
+        conflicts_with = "organization",
+        global = true
+    )]
     pub accounts: Vec<String>,
 
     /// Target every ACTIVE account of the AWS Organization (Organizations ListAccounts,
@@ -114,7 +120,12 @@ pub struct Config {
 
     /// Create the read-only scanner role (SecurityAudit) in every target account,
     /// trusted by this principal ARN only. Requires `--scanner-external-id`.
-    #[arg(long, env = "EVENT_RULE_SCANNER_PRINCIPAL", requires = "scanner_external_id", global = true)]
+    #[arg(
+        long,
+        env = "EVENT_RULE_SCANNER_PRINCIPAL",
+        requires = "scanner_external_id",
+        global = true
+    )]
     pub scanner_principal: Option<String>,
 
     /// External id the scanner principal must present (sts:ExternalId).
@@ -197,27 +208,35 @@ pub fn is_account_id(s: &str) -> bool {
 pub fn is_region_name(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
         && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Names valid for SNS topics and SQS queues: letters, digits, `-` and `_`, 1 to 80.
 fn is_simple_name(s: &str) -> bool {
-    (1..=80).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=80).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// EventBridge rule names: letters, digits, `.`, `-` and `_`, 1 to 64.
 fn is_rule_name(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// IAM role names: letters, digits and `+=,.@_-`, 1 to 64.
 fn is_role_name(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
 impl Config {
@@ -243,7 +262,10 @@ impl Config {
             return bad(format!("invalid queue name `{}`", self.queue_name));
         }
         if !is_simple_name(&self.dlq_name()) {
-            return bad(format!("invalid dead-letter queue name `{}`", self.dlq_name()));
+            return bad(format!(
+                "invalid dead-letter queue name `{}`",
+                self.dlq_name()
+            ));
         }
         if self.dlq_name() == self.queue_name {
             return bad("the dead-letter queue needs a name of its own".into());
@@ -258,12 +280,22 @@ impl Config {
             return bad(format!("invalid role name `{}`", self.role_name));
         }
         for (account, role) in &self.account_roles {
-            if !role.starts_with("arn:") && !is_role_name(role) {
+            if let Some(arn) = role.strip_prefix("arn:") {
+                let in_account = arn.split(':').nth(3);
+                if in_account != Some(account.as_str()) || !arn.contains(":role/") {
+                    return bad(format!(
+                        "role `{role}` for account {account} must be a role ARN in that account"
+                    ));
+                }
+            } else if !is_role_name(role) {
                 return bad(format!("invalid role `{role}` for account {account}"));
             }
         }
         if !is_role_name(&self.scanner_role_name) {
-            return bad(format!("invalid scanner role name `{}`", self.scanner_role_name));
+            return bad(format!(
+                "invalid scanner role name `{}`",
+                self.scanner_role_name
+            ));
         }
         if self.tag_key.is_empty() || self.tag_key.len() > 128 || self.tag_value.len() > 256 {
             return bad("tag key must be 1 to 128 characters and the value at most 256".into());
@@ -277,8 +309,12 @@ impl Config {
                     return bad("--scanner-external-id must be 2 to 1224 characters".into());
                 }
             }
-            (Some(_), None) => return bad("--scanner-principal requires --scanner-external-id".into()),
-            (None, Some(_)) => return bad("--scanner-external-id requires --scanner-principal".into()),
+            (Some(_), None) => {
+                return bad("--scanner-principal requires --scanner-external-id".into())
+            }
+            (None, Some(_)) => {
+                return bad("--scanner-external-id requires --scanner-principal".into())
+            }
             (None, None) => {}
         }
         crate::pattern::build(&self.services)?;
@@ -324,10 +360,22 @@ mod tests {
 
     #[test]
     fn region_names() {
-        for ok in ["us-west-2", "ap-southeast-3", "us-gov-east-1", "il-central-1"] {
+        for ok in [
+            "us-west-2",
+            "ap-southeast-3",
+            "us-gov-east-1",
+            "il-central-1",
+        ] {
             assert!(is_region_name(ok), "{ok}");
         }
-        for bad in ["", "us-west", "US-west-2", "us_west_2", "us--1", "us-west-x"] {
+        for bad in [
+            "",
+            "us-west",
+            "US-west-2",
+            "us_west_2",
+            "us--1",
+            "us-west-x",
+        ] {
             assert!(!is_region_name(bad), "{bad}");
         }
     }
@@ -338,27 +386,57 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.dlq_name(), "cloudcoreo-events-queue-dlq");
 
-        let c = Config { accounts: vec!["12345".into()], ..Config::default() };
+        let c = Config {
+            accounts: vec!["12345".into()],
+            ..Config::default()
+        };
         assert!(matches!(c.validate(), Err(Error::InvalidArgument(m)) if m.contains("12345")));
-        let c = Config { regions: vec!["mars-1".into()], ..Config::default() };
+        let c = Config {
+            regions: vec!["mars-1".into()],
+            ..Config::default()
+        };
         assert!(c.validate().is_err());
-        let c = Config { scanner_principal: Some("arn:aws:iam::1:root".into()), ..Config::default() };
+        let c = Config {
+            scanner_principal: Some("arn:aws:iam::1:root".into()),
+            ..Config::default()
+        };
         assert!(c.validate().is_err());
-        let c = Config { topic_name: "a b".into(), ..Config::default() };
+        let c = Config {
+            topic_name: "a b".into(),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        let c = Config {
+            account_roles: vec![(
+                "222222222222".into(),
+                "arn:aws:iam::333333333333:role/R".into(),
+            )],
+            ..Config::default()
+        };
         assert!(c.validate().is_err());
     }
 
     #[test]
     fn role_arns() {
         let mut c = Config::default();
-        c.account_roles.push(("222222222222".into(), "Custom".into()));
-        c.account_roles.push(("333333333333".into(), "arn:aws:iam::333333333333:role/x/Y".into()));
+        c.account_roles
+            .push(("222222222222".into(), "Custom".into()));
+        c.account_roles.push((
+            "333333333333".into(),
+            "arn:aws:iam::333333333333:role/x/Y".into(),
+        ));
         assert_eq!(
             c.role_arn_for("111111111111", "aws"),
             "arn:aws:iam::111111111111:role/OrganizationAccountAccessRole"
         );
-        assert_eq!(c.role_arn_for("222222222222", "aws"), "arn:aws:iam::222222222222:role/Custom");
-        assert_eq!(c.role_arn_for("333333333333", "aws"), "arn:aws:iam::333333333333:role/x/Y");
+        assert_eq!(
+            c.role_arn_for("222222222222", "aws"),
+            "arn:aws:iam::222222222222:role/Custom"
+        );
+        assert_eq!(
+            c.role_arn_for("333333333333", "aws"),
+            "arn:aws:iam::333333333333:role/x/Y"
+        );
         assert_eq!(
             parse_account_role("222222222222=R").unwrap(),
             ("222222222222".into(), "R".into())

@@ -12,14 +12,22 @@ use crate::config::Config;
 use crate::error::{AwsErrorKind, Call, Error};
 
 /// The target account ids, in a stable order, the home account first when targeted.
-pub async fn accounts(cfg: &Config, base: &SdkConfig, home: &Identity) -> Result<Vec<String>, Error> {
+pub async fn accounts(
+    cfg: &Config,
+    base: &SdkConfig,
+    home: &Identity,
+) -> Result<Vec<String>, Error> {
     let mut out: Vec<String> = if cfg.organization {
         let client = aws_sdk_organizations::Client::new(base);
         let mut pages = client.list_accounts().into_paginator().send();
         let mut ids = Vec::new();
-        let call = Call { account: &home.account, region: "global" };
+        let call = Call {
+            account: &home.account,
+            region: "global",
+        };
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| call.err("organizations:ListAccounts", "organization", e))?;
+            let page =
+                page.map_err(|e| call.err("organizations:ListAccounts", "organization", e))?;
             for a in page.accounts() {
                 let active = match (a.state(), a.status()) {
                     (Some(s), _) => s.as_str() == "ACTIVE",
@@ -50,13 +58,19 @@ pub async fn accounts(cfg: &Config, base: &SdkConfig, home: &Identity) -> Result
 }
 
 /// Regions known to an account: name -> enabled (opted in or not needing opt-in).
-pub async fn region_map(ctx: &AccountCtx, home_region: &str) -> Result<BTreeMap<String, bool>, Error> {
+pub async fn region_map(
+    ctx: &AccountCtx,
+    home_region: &str,
+) -> Result<BTreeMap<String, bool>, Error> {
     let out = aws_sdk_ec2::Client::new(&ctx.sdk)
         .describe_regions()
         .all_regions(true)
         .send()
         .await
-        .map_err(|e| ctx.call(home_region).err("ec2:DescribeRegions", "regions", e))?;
+        .map_err(|e| {
+            ctx.call(home_region)
+                .err("ec2:DescribeRegions", "regions", e)
+        })?;
     Ok(out
         .regions()
         .iter()
@@ -87,11 +101,17 @@ pub fn pick_regions(
                     Some(true) => ok.push(r.clone()),
                     Some(false) => bad.push((
                         r.clone(),
-                        Error::RegionNotEnabled { account: account.into(), region: r.clone() },
+                        Error::RegionNotEnabled {
+                            account: account.into(),
+                            region: r.clone(),
+                        },
                     )),
                     None => bad.push((
                         r.clone(),
-                        Error::UnknownRegion { account: account.into(), region: r.clone() },
+                        Error::UnknownRegion {
+                            account: account.into(),
+                            region: r.clone(),
+                        },
                     )),
                 }
             }
@@ -128,7 +148,11 @@ impl Coverage {
 /// Looks for a logging trail covering `region`: a multi-region trail (wherever its
 /// home) or a trail homed in `region`. With `only_homed`, multi-region trails are
 /// ignored (they were already looked for, see [`multi_region_trail`]).
-pub async fn trail_coverage(ctx: &AccountCtx, region: &str, only_homed: bool) -> Result<Coverage, Error> {
+pub async fn trail_coverage(
+    ctx: &AccountCtx,
+    region: &str,
+    only_homed: bool,
+) -> Result<Coverage, Error> {
     let sdk = ctx.in_region(region);
     let client = aws_sdk_cloudtrail::Client::new(&sdk);
     let call = ctx.call(region);
@@ -145,10 +169,14 @@ pub async fn trail_coverage(ctx: &AccountCtx, region: &str, only_homed: bool) ->
         if !(homed || multi && !only_homed) {
             continue;
         }
-        let Some(arn) = t.trail_arn().or(t.name()) else { continue };
+        let Some(arn) = t.trail_arn().or(t.name()) else {
+            continue;
+        };
         match client.get_trail_status().name(arn).send().await {
             Ok(s) if s.is_logging() == Some(true) => {
-                return Ok(Coverage::Covered { trail: arn.to_string() });
+                return Ok(Coverage::Covered {
+                    trail: arn.to_string(),
+                });
             }
             Ok(_) => not_logging.push(arn.to_string()),
             Err(e) => {
@@ -157,7 +185,9 @@ pub async fn trail_coverage(ctx: &AccountCtx, region: &str, only_homed: bool) ->
                 // that trail logs for the whole organization unless stopped.
                 if t.is_organization_trail() == Some(true) && e.kind == AwsErrorKind::AccessDenied {
                     warn!(account = %ctx.account, region, trail = arn, "cannot read organization trail status; assuming it logs");
-                    return Ok(Coverage::Covered { trail: arn.to_string() });
+                    return Ok(Coverage::Covered {
+                        trail: arn.to_string(),
+                    });
                 }
                 return Err(e.into());
             }
@@ -175,7 +205,10 @@ pub async fn trail_coverage(ctx: &AccountCtx, region: &str, only_homed: bool) ->
 /// A logging multi-region trail of the account, looked up once from `probe_region`
 /// (every region lists the account's multi-region trails): when there is one, it
 /// covers every region and no per-region lookup is needed.
-pub async fn multi_region_trail(ctx: &AccountCtx, probe_region: &str) -> Result<Option<Coverage>, Error> {
+pub async fn multi_region_trail(
+    ctx: &AccountCtx,
+    probe_region: &str,
+) -> Result<Option<Coverage>, Error> {
     let sdk = ctx.in_region(probe_region);
     let client = aws_sdk_cloudtrail::Client::new(&sdk);
     let call = ctx.call(probe_region);
@@ -185,16 +218,28 @@ pub async fn multi_region_trail(ctx: &AccountCtx, probe_region: &str) -> Result<
         .send()
         .await
         .map_err(|e| call.err("cloudtrail:DescribeTrails", "trails", e))?;
-    for t in out.trail_list().iter().filter(|t| t.is_multi_region_trail() == Some(true)) {
-        let Some(arn) = t.trail_arn().or(t.name()) else { continue };
+    for t in out
+        .trail_list()
+        .iter()
+        .filter(|t| t.is_multi_region_trail() == Some(true))
+    {
+        let Some(arn) = t.trail_arn().or(t.name()) else {
+            continue;
+        };
         match client.get_trail_status().name(arn).send().await {
-            Ok(s) if s.is_logging() == Some(true) => return Ok(Some(Coverage::Covered { trail: arn.to_string() })),
+            Ok(s) if s.is_logging() == Some(true) => {
+                return Ok(Some(Coverage::Covered {
+                    trail: arn.to_string(),
+                }))
+            }
             Ok(_) => {}
             Err(e) => {
                 let e = call.err("cloudtrail:GetTrailStatus", arn, e);
                 if t.is_organization_trail() == Some(true) && e.kind == AwsErrorKind::AccessDenied {
                     warn!(account = %ctx.account, trail = arn, "cannot read organization trail status; assuming it logs");
-                    return Ok(Some(Coverage::Covered { trail: arn.to_string() }));
+                    return Ok(Some(Coverage::Covered {
+                        trail: arn.to_string(),
+                    }));
                 }
                 return Err(e.into());
             }
@@ -217,7 +262,10 @@ mod tests {
         let (ok, bad) = pick_regions("1", &[], Some(&known));
         assert_eq!(ok, vec!["eu-west-1", "us-east-1"]);
         assert!(bad.is_empty());
-        let req: Vec<String> = ["us-east-1", "af-south-1", "xx-nowhere-1"].iter().map(|s| s.to_string()).collect();
+        let req: Vec<String> = ["us-east-1", "af-south-1", "xx-nowhere-1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let (ok, bad) = pick_regions("1", &req, Some(&known));
         assert_eq!(ok, vec!["us-east-1"]);
         assert!(matches!(bad[0].1, Error::RegionNotEnabled { .. }));

@@ -26,8 +26,8 @@ pub enum Error {
 
     /// The SDK found no credentials at all.
     #[error(
-        "no AWS credentials: {0}. Set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
-         or log in (aws sso login)"
+        "no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+         or log in with aws sso login): {0}"
     )]
     MissingCredentials(String),
 
@@ -87,7 +87,13 @@ pub enum Error {
 
     /// An AWS call failed.
     #[error(transparent)]
-    Aws(#[from] AwsError),
+    Aws(Box<AwsError>),
+}
+
+impl From<AwsError> for Error {
+    fn from(e: AwsError) -> Self {
+        Error::Aws(Box::new(e))
+    }
 }
 
 impl Error {
@@ -122,20 +128,35 @@ pub enum AwsErrorKind {
 impl AwsErrorKind {
     /// Whether trying again later might succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(self, AwsErrorKind::Throttled | AwsErrorKind::Network | AwsErrorKind::Timeout)
+        matches!(
+            self,
+            AwsErrorKind::Throttled | AwsErrorKind::Network | AwsErrorKind::Timeout
+        )
     }
 
     fn classify(code: &str) -> Self {
         match code {
-            "AccessDenied" | "AccessDeniedException" | "AuthorizationError"
-            | "UnauthorizedOperation" | "UnauthorizedAccess" | "KMSAccessDenied" => {
-                AwsErrorKind::AccessDenied
-            }
-            "Throttling" | "ThrottlingException" | "ThrottledException" | "Throttled"
-            | "RequestLimitExceeded" | "TooManyRequestsException" | "RequestThrottled"
-            | "RequestThrottledException" | "SlowDown" => AwsErrorKind::Throttled,
-            "InvalidClientTokenId" | "UnrecognizedClientException" | "AuthFailure"
-            | "ExpiredToken" | "ExpiredTokenException" | "SignatureDoesNotMatch"
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "AuthorizationError"
+            | "UnauthorizedOperation"
+            | "UnauthorizedAccess"
+            | "KMSAccessDenied" => AwsErrorKind::AccessDenied,
+            "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "Throttled"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException"
+            | "RequestThrottled"
+            | "RequestThrottledException"
+            | "SlowDown" => AwsErrorKind::Throttled,
+            "InvalidClientTokenId"
+            | "UnrecognizedClientException"
+            | "AuthFailure"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "SignatureDoesNotMatch"
             | "OptInRequired" => AwsErrorKind::InvalidCredentials,
             c if c.contains("NotFound")
                 || c.contains("NonExistent")
@@ -209,18 +230,33 @@ impl Call<'_> {
             SdkError::ServiceError(se) => {
                 let e = se.err();
                 let code = e.code().unwrap_or("Unknown").to_string();
-                let message = e.message().map(str::to_string).unwrap_or_else(|| e.to_string());
+                let message = e
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string());
                 (AwsErrorKind::classify(&code), code, message)
             }
-            SdkError::TimeoutError(_) => (AwsErrorKind::Timeout, "Timeout".into(), source_chain(&err)),
+            SdkError::TimeoutError(_) => {
+                (AwsErrorKind::Timeout, "Timeout".into(), source_chain(&err))
+            }
             SdkError::DispatchFailure(d) => {
-                let kind = if d.is_timeout() { AwsErrorKind::Timeout } else { AwsErrorKind::Network };
+                let kind = if d.is_timeout() {
+                    AwsErrorKind::Timeout
+                } else {
+                    AwsErrorKind::Network
+                };
                 (kind, "DispatchFailure".into(), source_chain(&err))
             }
-            SdkError::ConstructionFailure(_) => {
-                (AwsErrorKind::Other, "ConstructionFailure".into(), source_chain(&err))
-            }
-            _ => (AwsErrorKind::Other, "ResponseError".into(), source_chain(&err)),
+            SdkError::ConstructionFailure(_) => (
+                AwsErrorKind::Other,
+                "ConstructionFailure".into(),
+                source_chain(&err),
+            ),
+            _ => (
+                AwsErrorKind::Other,
+                "ResponseError".into(),
+                source_chain(&err),
+            ),
         };
         AwsError {
             kind,
@@ -255,17 +291,35 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(AwsErrorKind::classify("AccessDenied"), AwsErrorKind::AccessDenied);
-        assert_eq!(AwsErrorKind::classify("AuthorizationError"), AwsErrorKind::AccessDenied);
-        assert_eq!(AwsErrorKind::classify("ThrottlingException"), AwsErrorKind::Throttled);
-        assert_eq!(AwsErrorKind::classify("LimitExceededException"), AwsErrorKind::Other);
+        assert_eq!(
+            AwsErrorKind::classify("AccessDenied"),
+            AwsErrorKind::AccessDenied
+        );
+        assert_eq!(
+            AwsErrorKind::classify("AuthorizationError"),
+            AwsErrorKind::AccessDenied
+        );
+        assert_eq!(
+            AwsErrorKind::classify("ThrottlingException"),
+            AwsErrorKind::Throttled
+        );
+        assert_eq!(
+            AwsErrorKind::classify("LimitExceededException"),
+            AwsErrorKind::Other
+        );
         assert_eq!(AwsErrorKind::classify("NotFound"), AwsErrorKind::NotFound);
-        assert_eq!(AwsErrorKind::classify("ResourceNotFoundException"), AwsErrorKind::NotFound);
+        assert_eq!(
+            AwsErrorKind::classify("ResourceNotFoundException"),
+            AwsErrorKind::NotFound
+        );
         assert_eq!(
             AwsErrorKind::classify("AWS.SimpleQueueService.NonExistentQueue"),
             AwsErrorKind::NotFound
         );
-        assert_eq!(AwsErrorKind::classify("UnrecognizedClientException"), AwsErrorKind::InvalidCredentials);
+        assert_eq!(
+            AwsErrorKind::classify("UnrecognizedClientException"),
+            AwsErrorKind::InvalidCredentials
+        );
         assert!(AwsErrorKind::Throttled.is_retryable());
         assert!(!AwsErrorKind::AccessDenied.is_retryable());
     }

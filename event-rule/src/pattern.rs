@@ -34,7 +34,10 @@ pub fn build(services: &ServiceSet) -> Result<String, Error> {
 pub fn validate(pattern: &str) -> Result<(), Error> {
     let len = pattern.chars().count();
     if len > MAX_PATTERN_LEN {
-        return Err(Error::PatternTooLong { len, limit: MAX_PATTERN_LEN });
+        return Err(Error::PatternTooLong {
+            len,
+            limit: MAX_PATTERN_LEN,
+        });
     }
     Ok(())
 }
@@ -42,7 +45,10 @@ pub fn validate(pattern: &str) -> Result<(), Error> {
 /// Whether two patterns match the same events: equal as JSON, ignoring key order,
 /// whitespace and the order of values in a list.
 pub fn same(a: &str, b: &str) -> bool {
-    match (serde_json::from_str::<Value>(a), serde_json::from_str::<Value>(b)) {
+    match (
+        serde_json::from_str::<Value>(a),
+        serde_json::from_str::<Value>(b),
+    ) {
         (Ok(a), Ok(b)) => crate::policy::normalize(&a) == crate::policy::normalize(&b),
         _ => a == b,
     }
@@ -66,7 +72,10 @@ mod tests {
         let sources = p["detail"]["eventSource"].as_array().unwrap();
         assert_eq!(sources.len(), SEED_SERVICES.len());
         for s in SEED_SERVICES {
-            assert!(sources.contains(&json!(format!("{s}.amazonaws.com"))), "{s}");
+            assert!(
+                sources.contains(&json!(format!("{s}.amazonaws.com"))),
+                "{s}"
+            );
         }
         assert_eq!(p.as_object().unwrap().len(), 2);
     }
@@ -100,6 +109,9 @@ mod tests {
         let b = r#"{ "detail": { "eventSource": ["b.amazonaws.com", "a.amazonaws.com"] },
                      "detail-type": ["AWS API Call via CloudTrail"] }"#;
         assert!(same(a, b));
-        assert!(!same(a, r#"{"detail-type":["AWS API Call via CloudTrail"]}"#));
+        assert!(!same(
+            a,
+            r#"{"detail-type":["AWS API Call via CloudTrail"]}"#
+        ));
     }
 }

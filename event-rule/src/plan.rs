@@ -92,7 +92,11 @@ pub struct Change {
 
 impl Change {
     const fn new(resource: Resource, action: Action, aspect: Aspect) -> Self {
-        Change { resource, action, aspect }
+        Change {
+            resource,
+            action,
+            aspect,
+        }
     }
     /// Creates the whole resource.
     pub const fn create(resource: Resource) -> Self {
@@ -220,12 +224,19 @@ fn unmanaged(resource: &str, tags: &BTreeMap<String, String>) -> Error {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    Error::Unmanaged { resource: resource.to_string(), tag }
+    Error::Unmanaged {
+        resource: resource.to_string(),
+        tag,
+    }
 }
 
 /// The changes that bring `o` to `d`, in the order they must be applied. A topic or rule
 /// that exists without our tags is an error unless `adopt`.
-pub fn diff_region(d: &RegionDesired, o: &RegionObserved, adopt: bool) -> Result<Vec<Change>, Error> {
+pub fn diff_region(
+    d: &RegionDesired,
+    o: &RegionObserved,
+    adopt: bool,
+) -> Result<Vec<Change>, Error> {
     let mut out = Vec::new();
     match &o.topic {
         None => out.push(Change::create(Resource::Topic)),
@@ -293,7 +304,10 @@ pub fn teardown_region(d: &RegionDesired, o: &RegionObserved) -> (Vec<Change>, V
             }
             out.push(Change::delete(Resource::Rule));
         } else {
-            notes.push(format!("left rule {} alone: not tagged by event-rule", d.rule_arn));
+            notes.push(format!(
+                "left rule {} alone: not tagged by event-rule",
+                d.rule_arn
+            ));
         }
     }
     match &o.topic {
@@ -303,7 +317,10 @@ pub fn teardown_region(d: &RegionDesired, o: &RegionObserved) -> (Vec<Change>, V
             }
             out.push(Change::delete(Resource::Topic));
         }
-        Some(_) => notes.push(format!("left topic {} alone: not tagged by event-rule", d.topic_arn)),
+        Some(_) => notes.push(format!(
+            "left topic {} alone: not tagged by event-rule",
+            d.topic_arn
+        )),
         None => {
             if !o.subscriptions.is_empty() {
                 out.push(Change::delete(Resource::Subscription));
@@ -429,9 +446,18 @@ pub fn policy_sources(current: &BTreeSet<String>, change: &Sources<'_>) -> BTree
 }
 
 /// The changes that bring the queues to `d`, allowing the topic ARNs `sources` changes.
-pub fn diff_queue(d: &QueueDesired, o: &QueueObserved, sources: &Sources<'_>, adopt: bool) -> Result<QueuePlan, Error> {
+pub fn diff_queue(
+    d: &QueueDesired,
+    o: &QueueObserved,
+    sources: &Sources<'_>,
+    adopt: bool,
+) -> Result<QueuePlan, Error> {
     let mut changes = Vec::new();
-    let check = |q: &QueueState, arn: &str, attrs: Vec<(&'static str, String)>, changes: &mut Vec<Change>, res: Resource| {
+    let check = |q: &QueueState,
+                 arn: &str,
+                 attrs: Vec<(&'static str, String)>,
+                 changes: &mut Vec<Change>,
+                 res: Resource| {
         if !has_tags(&q.tags, &d.tags) {
             if !adopt {
                 return Err(unmanaged(arn, &d.tags));
@@ -451,9 +477,19 @@ pub fn diff_queue(d: &QueueDesired, o: &QueueObserved, sources: &Sources<'_>, ad
     };
     match &o.dlq {
         None => changes.push(Change::create(Resource::DeadLetterQueue)),
-        Some(q) => check(q, &d.dlq_arn, d.dlq_attributes(), &mut changes, Resource::DeadLetterQueue)?,
+        Some(q) => check(
+            q,
+            &d.dlq_arn,
+            d.dlq_attributes(),
+            &mut changes,
+            Resource::DeadLetterQueue,
+        )?,
     }
-    let existing_policy = o.queue.as_ref().and_then(|q| q.attributes.get("Policy")).map(String::as_str);
+    let existing_policy = o
+        .queue
+        .as_ref()
+        .and_then(|q| q.attributes.get("Policy"))
+        .map(String::as_str);
     let current = policy::queue_policy_sources(existing_policy);
     let wanted = policy_sources(&current, sources);
     let new_policy = policy::queue_policy(&d.queue_arn, existing_policy, &wanted);
@@ -465,8 +501,17 @@ pub fn diff_queue(d: &QueueDesired, o: &QueueObserved, sources: &Sources<'_>, ad
             }
         }
         Some(q) => {
-            check(q, &d.queue_arn, d.queue_attributes(), &mut changes, Resource::Queue)?;
-            let policy_ok = match (&new_policy, existing_policy.filter(|p| !p.trim().is_empty())) {
+            check(
+                q,
+                &d.queue_arn,
+                d.queue_attributes(),
+                &mut changes,
+                Resource::Queue,
+            )?;
+            let policy_ok = match (
+                &new_policy,
+                existing_policy.filter(|p| !p.trim().is_empty()),
+            ) {
                 (None, None) => true,
                 (Some(p), e) => policy::same(e, p),
                 (None, Some(_)) => false,
@@ -480,11 +525,17 @@ pub fn diff_queue(d: &QueueDesired, o: &QueueObserved, sources: &Sources<'_>, ad
             }
         }
     }
-    Ok(QueuePlan { changes, policy: new_policy })
+    Ok(QueuePlan {
+        changes,
+        policy: new_policy,
+    })
 }
 
 fn same_redrive(actual: Option<&String>, desired: &str) -> bool {
-    match (actual.and_then(|a| policy::parse(a)), policy::parse(desired)) {
+    match (
+        actual.and_then(|a| policy::parse(a)),
+        policy::parse(desired),
+    ) {
         (Some(a), Some(d)) => policy::normalize(&a) == policy::normalize(&d),
         _ => false,
     }
@@ -537,7 +588,10 @@ mod tests {
     use serde_json::json;
 
     fn tags() -> BTreeMap<String, String> {
-        BTreeMap::from([("managed-by".to_string(), "cloudcoreo-event-rule".to_string())])
+        BTreeMap::from([(
+            "managed-by".to_string(),
+            "cloudcoreo-event-rule".to_string(),
+        )])
     }
 
     fn desired() -> RegionDesired {
@@ -559,7 +613,11 @@ mod tests {
 
     fn in_sync(d: &RegionDesired) -> RegionObserved {
         RegionObserved {
-            topic: Some(TopicState { policy: Some(d.topic_policy.to_string()), kms: None, tags: tags() }),
+            topic: Some(TopicState {
+                policy: Some(d.topic_policy.to_string()),
+                kms: None,
+                tags: tags(),
+            }),
             rule: Some(RuleState {
                 pattern: Some(d.pattern.clone()),
                 state: Some("ENABLED".into()),
@@ -567,7 +625,11 @@ mod tests {
                 tags: tags(),
                 targets: vec![(d.target_id.clone(), d.topic_arn.clone())],
             }),
-            subscriptions: vec![SubscriptionState { arn: "arn:sub".into(), pending: false, via_home: false }],
+            subscriptions: vec![SubscriptionState {
+                arn: "arn:sub".into(),
+                pending: false,
+                via_home: false,
+            }],
         }
     }
 
@@ -597,29 +659,47 @@ mod tests {
         let d = desired();
         let mut o = in_sync(&d);
         o.rule.as_mut().unwrap().pattern = Some(r#"{"detail-type":["Other"]}"#.into());
-        assert_eq!(diff_region(&d, &o, false).unwrap(), vec![Change::update(Resource::Rule, Aspect::Definition)]);
+        assert_eq!(
+            diff_region(&d, &o, false).unwrap(),
+            vec![Change::update(Resource::Rule, Aspect::Definition)]
+        );
 
         let mut o = in_sync(&d);
         o.rule.as_mut().unwrap().targets.clear();
-        assert_eq!(diff_region(&d, &o, false).unwrap(), vec![Change::create(Resource::Target)]);
+        assert_eq!(
+            diff_region(&d, &o, false).unwrap(),
+            vec![Change::create(Resource::Target)]
+        );
 
         let mut o = in_sync(&d);
         o.rule.as_mut().unwrap().targets[0].1 = "arn:aws:sns:eu-west-1:222222222222:other".into();
-        assert_eq!(diff_region(&d, &o, false).unwrap(), vec![Change::update(Resource::Target, Aspect::Definition)]);
+        assert_eq!(
+            diff_region(&d, &o, false).unwrap(),
+            vec![Change::update(Resource::Target, Aspect::Definition)]
+        );
 
         let mut o = in_sync(&d);
         o.topic.as_mut().unwrap().policy = Some(json!({"Statement": []}).to_string());
         o.subscriptions.clear();
         assert_eq!(
             diff_region(&d, &o, false).unwrap(),
-            vec![Change::update(Resource::Topic, Aspect::Policy), Change::create(Resource::Subscription)]
+            vec![
+                Change::update(Resource::Topic, Aspect::Policy),
+                Change::create(Resource::Subscription)
+            ]
         );
 
         let mut o = in_sync(&d);
         o.rule.as_mut().unwrap().state = Some("DISABLED".into());
-        assert_eq!(diff_region(&d, &o, false).unwrap(), vec![Change::update(Resource::Rule, Aspect::Definition)]);
+        assert_eq!(
+            diff_region(&d, &o, false).unwrap(),
+            vec![Change::update(Resource::Rule, Aspect::Definition)]
+        );
 
-        let d2 = RegionDesired { topic_kms: Some("alias/k".into()), ..desired() };
+        let d2 = RegionDesired {
+            topic_kms: Some("alias/k".into()),
+            ..desired()
+        };
         assert_eq!(
             diff_region(&d2, &in_sync(&d), false).unwrap(),
             vec![Change::update(Resource::Topic, Aspect::Encryption)]
@@ -633,7 +713,10 @@ mod tests {
         o.topic.as_mut().unwrap().tags.clear();
         let err = diff_region(&d, &o, false).unwrap_err();
         assert!(matches!(&err, Error::Unmanaged { resource, .. } if resource == &d.topic_arn));
-        assert_eq!(diff_region(&d, &o, true).unwrap(), vec![Change::update(Resource::Topic, Aspect::Tags)]);
+        assert_eq!(
+            diff_region(&d, &o, true).unwrap(),
+            vec![Change::update(Resource::Topic, Aspect::Tags)]
+        );
     }
 
     #[test]
@@ -653,7 +736,13 @@ mod tests {
         let mut o = in_sync(&d);
         o.rule.as_mut().unwrap().tags.clear();
         let (c, notes) = teardown_region(&d, &o);
-        assert_eq!(c, vec![Change::delete(Resource::Subscription), Change::delete(Resource::Topic)]);
+        assert_eq!(
+            c,
+            vec![
+                Change::delete(Resource::Subscription),
+                Change::delete(Resource::Topic)
+            ]
+        );
         assert_eq!(notes.len(), 1);
         assert!(teardown_region(&d, &RegionObserved::default()).0.is_empty());
     }
@@ -669,24 +758,40 @@ mod tests {
     }
 
     fn q_in_sync(d: &QueueDesired, sources: &BTreeSet<String>) -> QueueObserved {
-        let mut dlq = QueueState { url: "u1".into(), tags: tags(), ..Default::default() };
+        let mut dlq = QueueState {
+            url: "u1".into(),
+            tags: tags(),
+            ..Default::default()
+        };
         for (k, v) in d.dlq_attributes() {
             dlq.attributes.insert(k.into(), v);
         }
-        let mut q = QueueState { url: "u2".into(), tags: tags(), ..Default::default() };
+        let mut q = QueueState {
+            url: "u2".into(),
+            tags: tags(),
+            ..Default::default()
+        };
         for (k, v) in d.queue_attributes() {
             q.attributes.insert(k.into(), v);
         }
         // SQS returns maxReceiveCount as a number or a string; both match.
         q.attributes.insert(
             "RedrivePolicy".into(),
-            format!(r#"{{"maxReceiveCount":"5","deadLetterTargetArn":"{}"}}"#, d.dlq_arn),
+            format!(
+                r#"{{"maxReceiveCount":"5","deadLetterTargetArn":"{}"}}"#,
+                d.dlq_arn
+            ),
         );
         q.attributes.insert(
             "Policy".into(),
-            policy::queue_policy(&d.queue_arn, None, sources).unwrap().to_string(),
+            policy::queue_policy(&d.queue_arn, None, sources)
+                .unwrap()
+                .to_string(),
         );
-        QueueObserved { dlq: Some(dlq), queue: Some(q) }
+        QueueObserved {
+            dlq: Some(dlq),
+            queue: Some(q),
+        }
     }
 
     #[test]
@@ -696,16 +801,29 @@ mod tests {
         let plan = diff_queue(&d, &QueueObserved::default(), &Sources::Add(&s), false).unwrap();
         assert_eq!(
             plan.changes,
-            vec![Change::create(Resource::DeadLetterQueue), Change::create(Resource::Queue), Change::create(Resource::QueuePolicy)]
+            vec![
+                Change::create(Resource::DeadLetterQueue),
+                Change::create(Resource::Queue),
+                Change::create(Resource::QueuePolicy)
+            ]
         );
         let o = q_in_sync(&d, &s);
-        assert!(diff_queue(&d, &o, &Sources::Add(&s), false).unwrap().changes.is_empty());
+        assert!(diff_queue(&d, &o, &Sources::Add(&s), false)
+            .unwrap()
+            .changes
+            .is_empty());
         // A subset already allowed: nothing to do.
-        assert!(diff_queue(&d, &o, &Sources::Add(&BTreeSet::new()), false).unwrap().changes.is_empty());
+        assert!(diff_queue(&d, &o, &Sources::Add(&BTreeSet::new()), false)
+            .unwrap()
+            .changes
+            .is_empty());
         // A new topic: only the policy changes, and the old one stays allowed.
         let s2: BTreeSet<String> = ["arn:aws:sns:us-east-1:1:t".to_string()].into();
         let plan = diff_queue(&d, &o, &Sources::Add(&s2), false).unwrap();
-        assert_eq!(plan.changes, vec![Change::update(Resource::QueuePolicy, Aspect::Policy)]);
+        assert_eq!(
+            plan.changes,
+            vec![Change::update(Resource::QueuePolicy, Aspect::Policy)]
+        );
         let allowed = policy::queue_policy_sources(Some(&plan.policy.unwrap().to_string()));
         assert_eq!(allowed.len(), 2);
         // Teardown of the last topic removes the policy.
@@ -713,26 +831,54 @@ mod tests {
         assert_eq!(plan.changes, vec![Change::delete(Resource::QueuePolicy)]);
         assert!(plan.policy.is_none());
         // A changed redrive count or lost encryption updates the definition only.
-        let d5 = QueueDesired { max_receive_count: 9, ..qd() };
+        let d5 = QueueDesired {
+            max_receive_count: 9,
+            ..qd()
+        };
         let plan = diff_queue(&d5, &o, &Sources::Add(&s), false).unwrap();
-        assert_eq!(plan.changes, vec![Change::update(Resource::Queue, Aspect::Definition)]);
+        assert_eq!(
+            plan.changes,
+            vec![Change::update(Resource::Queue, Aspect::Definition)]
+        );
         let mut o2 = o.clone();
-        o2.dlq.as_mut().unwrap().attributes.remove("SqsManagedSseEnabled");
+        o2.dlq
+            .as_mut()
+            .unwrap()
+            .attributes
+            .remove("SqsManagedSseEnabled");
         let plan = diff_queue(&d, &o2, &Sources::Add(&s), false).unwrap();
-        assert_eq!(plan.changes, vec![Change::update(Resource::DeadLetterQueue, Aspect::Definition)]);
+        assert_eq!(
+            plan.changes,
+            vec![Change::update(
+                Resource::DeadLetterQueue,
+                Aspect::Definition
+            )]
+        );
         // Untagged queue.
         let mut o3 = o.clone();
         o3.queue.as_mut().unwrap().tags.clear();
-        assert!(matches!(diff_queue(&d, &o3, &Sources::Add(&s), false), Err(Error::Unmanaged { .. })));
+        assert!(matches!(
+            diff_queue(&d, &o3, &Sources::Add(&s), false),
+            Err(Error::Unmanaged { .. })
+        ));
     }
 
     #[test]
     fn role_diff() {
         let trust = policy::scanner_trust("arn:aws:iam::999999999999:root", "x-1");
         let pa = "arn:aws:iam::aws:policy/SecurityAudit";
-        assert_eq!(diff_role("r", &trust, pa, &tags(), None, false).unwrap(), vec![Change::create(Resource::ScannerRole)]);
-        let ok = RoleState { trust: Some(trust.to_string()), attached: vec![pa.into()], tags: tags() };
-        assert!(diff_role("r", &trust, pa, &tags(), Some(&ok), false).unwrap().is_empty());
+        assert_eq!(
+            diff_role("r", &trust, pa, &tags(), None, false).unwrap(),
+            vec![Change::create(Resource::ScannerRole)]
+        );
+        let ok = RoleState {
+            trust: Some(trust.to_string()),
+            attached: vec![pa.into()],
+            tags: tags(),
+        };
+        assert!(diff_role("r", &trust, pa, &tags(), Some(&ok), false)
+            .unwrap()
+            .is_empty());
         let other = policy::scanner_trust("arn:aws:iam::999999999999:root", "x-2");
         assert_eq!(
             diff_role("r", &other, pa, &tags(), Some(&ok), false).unwrap(),
@@ -743,6 +889,9 @@ mod tests {
     #[test]
     fn change_display() {
         assert_eq!(Change::create(Resource::Topic).to_string(), "create topic");
-        assert_eq!(Change::update(Resource::Rule, Aspect::Definition).to_string(), "update rule definition");
+        assert_eq!(
+            Change::update(Resource::Rule, Aspect::Definition).to_string(),
+            "update rule definition"
+        );
     }
 }

@@ -21,7 +21,9 @@ pub const SECURITY_AUDIT: &str = "policy/SecurityAudit";
 /// one-element lists equal to their element, numbers and booleans equal to their text.
 pub fn normalize(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), normalize(v))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), normalize(v))).collect())
+        }
         Value::Array(a) => {
             let mut items: Vec<Value> = a.iter().map(normalize).collect();
             items.sort_by_key(|v| v.to_string());
@@ -138,7 +140,9 @@ pub fn queue_policy_sources(policy: Option<&str>) -> BTreeSet<String> {
                     Value::String(a) => {
                         out.insert(a.clone());
                     }
-                    Value::Array(a) => out.extend(a.iter().filter_map(|x| x.as_str().map(String::from))),
+                    Value::Array(a) => {
+                        out.extend(a.iter().filter_map(|x| x.as_str().map(String::from)))
+                    }
                     _ => {}
                 }
             }
@@ -167,7 +171,11 @@ pub fn arn_like(pattern: &str, arn: &str) -> bool {
 /// When the per-topic list would push the policy over SQS's 8 KiB limit, the topics of
 /// each account are folded into one `arn:PARTITION:sns:*:ACCOUNT:TOPIC` entry: still
 /// only that topic name, only in accounts this tool set up.
-pub fn queue_policy(queue_arn: &str, existing: Option<&str>, sources: &BTreeSet<String>) -> Option<Value> {
+pub fn queue_policy(
+    queue_arn: &str,
+    existing: Option<&str>,
+    sources: &BTreeSet<String>,
+) -> Option<Value> {
     let mut statements: Vec<Value> = match existing.and_then(parse) {
         Some(v) => match &v["Statement"] {
             Value::Array(a) => a.clone(),
@@ -267,35 +275,112 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
 
     let mut s = vec![statement(
         "Discover",
-        &["sts:GetCallerIdentity", "ec2:DescribeRegions", "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus"],
+        &[
+            "sts:GetCallerIdentity",
+            "ec2:DescribeRegions",
+            "cloudtrail:DescribeTrails",
+            "cloudtrail:GetTrailStatus",
+        ],
         all(),
     )];
     if cfg.organization {
-        s.push(statement("ListOrganizationAccounts", &["organizations:ListAccounts"], all()));
+        s.push(statement(
+            "ListOrganizationAccounts",
+            &["organizations:ListAccounts"],
+            all(),
+        ));
     }
     if cfg.organization || !cfg.accounts.is_empty() {
         let mut roles = vec![format!("arn:{p}:iam::*:role/{}", cfg.role_name)];
-        roles.extend(cfg.account_roles.iter().map(|(a, _)| cfg.role_arn_for(a, p)));
+        roles.extend(
+            cfg.account_roles
+                .iter()
+                .map(|(a, _)| cfg.role_arn_for(a, p)),
+        );
         s.push(statement("AssumeMemberRole", &["sts:AssumeRole"], roles));
     }
     let (sqs, sns, events, iam): (&[&str], &[&str], &[&str], &[&str]) = match cmd {
         Setup => (
-            &["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:TagQueue"],
-            &["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic", "sns:CreateTopic", "sns:SetTopicAttributes", "sns:TagResource", "sns:Subscribe"],
-            &["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule", "events:PutRule", "events:TagResource", "events:PutTargets"],
-            &["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:TagRole"],
+            &[
+                "sqs:GetQueueUrl",
+                "sqs:GetQueueAttributes",
+                "sqs:ListQueueTags",
+                "sqs:CreateQueue",
+                "sqs:SetQueueAttributes",
+                "sqs:TagQueue",
+            ],
+            &[
+                "sns:GetTopicAttributes",
+                "sns:ListTagsForResource",
+                "sns:ListSubscriptionsByTopic",
+                "sns:CreateTopic",
+                "sns:SetTopicAttributes",
+                "sns:TagResource",
+                "sns:Subscribe",
+            ],
+            &[
+                "events:DescribeRule",
+                "events:ListTagsForResource",
+                "events:ListTargetsByRule",
+                "events:PutRule",
+                "events:TagResource",
+                "events:PutTargets",
+            ],
+            &[
+                "iam:GetRole",
+                "iam:ListAttachedRolePolicies",
+                "iam:CreateRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:TagRole",
+            ],
         ),
         Plan | Status => (
-            &["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags"],
-            &["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic"],
-            &["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule"],
+            &[
+                "sqs:GetQueueUrl",
+                "sqs:GetQueueAttributes",
+                "sqs:ListQueueTags",
+            ],
+            &[
+                "sns:GetTopicAttributes",
+                "sns:ListTagsForResource",
+                "sns:ListSubscriptionsByTopic",
+            ],
+            &[
+                "events:DescribeRule",
+                "events:ListTagsForResource",
+                "events:ListTargetsByRule",
+            ],
             &["iam:GetRole", "iam:ListAttachedRolePolicies"],
         ),
         Teardown => (
-            &["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ListQueueTags", "sqs:SetQueueAttributes", "sqs:DeleteQueue"],
-            &["sns:GetTopicAttributes", "sns:ListTagsForResource", "sns:ListSubscriptionsByTopic", "sns:Unsubscribe", "sns:DeleteTopic"],
-            &["events:DescribeRule", "events:ListTagsForResource", "events:ListTargetsByRule", "events:RemoveTargets", "events:DeleteRule"],
-            &["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:DetachRolePolicy", "iam:DeleteRole"],
+            &[
+                "sqs:GetQueueUrl",
+                "sqs:GetQueueAttributes",
+                "sqs:ListQueueTags",
+                "sqs:SetQueueAttributes",
+                "sqs:DeleteQueue",
+            ],
+            &[
+                "sns:GetTopicAttributes",
+                "sns:ListTagsForResource",
+                "sns:ListSubscriptionsByTopic",
+                "sns:Unsubscribe",
+                "sns:DeleteTopic",
+            ],
+            &[
+                "events:DescribeRule",
+                "events:ListTagsForResource",
+                "events:ListTargetsByRule",
+                "events:RemoveTargets",
+                "events:DeleteRule",
+            ],
+            &[
+                "iam:GetRole",
+                "iam:ListAttachedRolePolicies",
+                "iam:DetachRolePolicy",
+                "iam:DeleteRole",
+            ],
         ),
     };
     s.push(statement("CentralQueue", sqs, queues));
@@ -320,23 +405,37 @@ mod tests {
         let p = topic_policy(TOPIC, RULE, "222222222222", None);
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 1);
-        assert_eq!(st[0]["Principal"], json!({"Service": "events.amazonaws.com"}));
+        assert_eq!(
+            st[0]["Principal"],
+            json!({"Service": "events.amazonaws.com"})
+        );
         assert_eq!(st[0]["Action"], "sns:Publish");
         assert_eq!(st[0]["Resource"], TOPIC);
         assert_eq!(st[0]["Condition"]["ArnEquals"]["aws:SourceArn"], RULE);
-        assert_eq!(st[0]["Condition"]["StringEquals"]["aws:SourceAccount"], "222222222222");
+        assert_eq!(
+            st[0]["Condition"]["StringEquals"]["aws:SourceAccount"],
+            "222222222222"
+        );
         assert!(!p.to_string().contains("\"*\""), "no wildcard principal");
     }
 
     #[test]
     fn topic_policy_cross_account_subscription() {
-        let p = topic_policy(TOPIC, RULE, "222222222222", Some(("arn:aws:iam::111111111111:root", QUEUE)));
+        let p = topic_policy(
+            TOPIC,
+            RULE,
+            "222222222222",
+            Some(("arn:aws:iam::111111111111:root", QUEUE)),
+        );
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 3);
         assert_eq!(st[1]["Action"], "sns:Subscribe");
         assert_eq!(st[1]["Condition"]["StringEquals"]["sns:Endpoint"], QUEUE);
         assert_eq!(st[1]["Condition"]["StringEquals"]["sns:Protocol"], "sqs");
-        assert!(st.iter().all(|s| s["Action"] != "sns:Publish" || s["Principal"]["Service"] == "events.amazonaws.com"));
+        assert!(st
+            .iter()
+            .all(|s| s["Action"] != "sns:Publish"
+                || s["Principal"]["Service"] == "events.amazonaws.com"));
     }
 
     #[test]
@@ -360,7 +459,8 @@ mod tests {
     #[test]
     fn queue_policy_allows_only_listed_topics_and_keeps_foreign_statements() {
         let existing = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Other","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sqs:ReceiveMessage","Resource":"x"}]}"#;
-        let sources: BTreeSet<String> = [TOPIC.to_string(), TOPIC.replace("eu-west-1", "us-east-1")].into();
+        let sources: BTreeSet<String> =
+            [TOPIC.to_string(), TOPIC.replace("eu-west-1", "us-east-1")].into();
         let p = queue_policy(QUEUE, Some(existing), &sources).unwrap();
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 2);
@@ -378,8 +478,17 @@ mod tests {
     fn queue_policy_folds_when_too_large() {
         let mut sources = BTreeSet::new();
         for a in 0..40 {
-            for r in ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"] {
-                sources.insert(format!("arn:aws:sns:{r}:{:012}:cloudcoreo-events", 100000000000u64 + a));
+            for r in [
+                "us-east-1",
+                "us-east-2",
+                "us-west-1",
+                "us-west-2",
+                "eu-west-1",
+            ] {
+                sources.insert(format!(
+                    "arn:aws:sns:{r}:{:012}:cloudcoreo-events",
+                    100000000000u64 + a
+                ));
             }
         }
         let p = queue_policy(QUEUE, None, &sources).unwrap();
@@ -387,7 +496,9 @@ mod tests {
         let kept = queue_policy_sources(Some(&p.to_string()));
         assert_eq!(kept.len(), 40);
         assert!(sources.iter().all(|s| kept.iter().any(|k| arn_like(k, s))));
-        assert!(!kept.iter().any(|k| arn_like(k, "arn:aws:sns:us-east-1:999999999999:cloudcoreo-events")));
+        assert!(!kept
+            .iter()
+            .any(|k| arn_like(k, "arn:aws:sns:us-east-1:999999999999:cloudcoreo-events")));
     }
 
     #[test]
@@ -403,17 +514,29 @@ mod tests {
         let cfg = Config::default();
         let plan = tool_policy(ToolCommand::Plan, &cfg).to_string();
         for write in ["Create", "Put", "Set", "Delete", "Subscribe", "Tag"] {
-            assert!(!plan.contains(&format!(":{write}")), "plan must not write: {write}");
+            assert!(
+                !plan.contains(&format!(":{write}")),
+                "plan must not write: {write}"
+            );
         }
         let setup = tool_policy(ToolCommand::Setup, &cfg);
         let text = setup.to_string();
-        assert!(text.contains("events:PutRule") && text.contains("arn:aws:events:*:*:rule/cloudcoreo-events"));
-        assert!(!text.contains("sts:AssumeRole\""), "no AssumeRole for the current account alone");
+        assert!(
+            text.contains("events:PutRule")
+                && text.contains("arn:aws:events:*:*:rule/cloudcoreo-events")
+        );
+        assert!(
+            !text.contains("sts:AssumeRole\""),
+            "no AssumeRole for the current account alone"
+        );
         assert!(!text.contains("iam:"), "no IAM without a scanner role");
         assert!(!text.contains("Delete"));
         let teardown = tool_policy(ToolCommand::Teardown, &cfg).to_string();
         assert!(teardown.contains("events:DeleteRule") && !teardown.contains("sns:CreateTopic"));
-        let org = Config { organization: true, ..Config::default() };
+        let org = Config {
+            organization: true,
+            ..Config::default()
+        };
         let text = tool_policy(ToolCommand::Setup, &org).to_string();
         assert!(text.contains("organizations:ListAccounts"));
         assert!(text.contains("arn:aws:iam::*:role/OrganizationAccountAccessRole"));

@@ -49,7 +49,11 @@ impl<'a> Queues<'a> {
             Ok(out) => out.queue_url().unwrap_or_default().to_string(),
             Err(e) => {
                 let e = call.err("sqs:GetQueueUrl", name, e);
-                return if e.kind == AwsErrorKind::NotFound { Ok(None) } else { Err(e.into()) };
+                return if e.kind == AwsErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e.into())
+                };
             }
         };
         let attrs = self
@@ -62,7 +66,11 @@ impl<'a> Queues<'a> {
             .map_err(|e| call.err("sqs:GetQueueAttributes", name, e))?;
         let attributes: HashMap<String, String> = attrs
             .attributes()
-            .map(|m| m.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         let tags = self
             .client
@@ -74,31 +82,62 @@ impl<'a> Queues<'a> {
             .tags()
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        Ok(Some(QueueState { url, attributes, tags }))
+        Ok(Some(QueueState {
+            url,
+            attributes,
+            tags,
+        }))
     }
 
     /// Reads both queues.
     pub async fn observe(&self) -> Result<QueueObserved, Error> {
-        Ok(QueueObserved { dlq: self.read(&self.dlq_name).await?, queue: self.read(self.queue_name).await? })
+        Ok(QueueObserved {
+            dlq: self.read(&self.dlq_name).await?,
+            queue: self.read(self.queue_name).await?,
+        })
     }
 
-    async fn set_attrs(&self, url: &str, name: &str, attrs: Vec<(&'static str, String)>) -> Result<(), Error> {
+    async fn set_attrs(
+        &self,
+        url: &str,
+        name: &str,
+        attrs: Vec<(&'static str, String)>,
+    ) -> Result<(), Error> {
         self.client
             .set_queue_attributes()
             .queue_url(url)
-            .set_attributes(Some(attrs.into_iter().map(|(k, v)| (QueueAttributeName::from(k), v)).collect()))
+            .set_attributes(Some(
+                attrs
+                    .into_iter()
+                    .map(|(k, v)| (QueueAttributeName::from(k), v))
+                    .collect(),
+            ))
             .send()
             .await
-            .map_err(|e| self.ctx.call(self.region).err("sqs:SetQueueAttributes", name, e))?;
+            .map_err(|e| {
+                self.ctx
+                    .call(self.region)
+                    .err("sqs:SetQueueAttributes", name, e)
+            })?;
         Ok(())
     }
 
-    async fn create(&self, name: &str, attrs: Vec<(&'static str, String)>, d: &QueueDesired) -> Result<String, Error> {
+    async fn create(
+        &self,
+        name: &str,
+        attrs: Vec<(&'static str, String)>,
+        d: &QueueDesired,
+    ) -> Result<String, Error> {
         let out = self
             .client
             .create_queue()
             .queue_name(name)
-            .set_attributes(Some(attrs.into_iter().map(|(k, v)| (QueueAttributeName::from(k), v)).collect()))
+            .set_attributes(Some(
+                attrs
+                    .into_iter()
+                    .map(|(k, v)| (QueueAttributeName::from(k), v))
+                    .collect(),
+            ))
             .set_tags(Some(d.tags.clone().into_iter().collect()))
             .send()
             .await
@@ -107,7 +146,13 @@ impl<'a> Queues<'a> {
     }
 
     /// Applies `plan` in order, pushing each change done to `done`.
-    pub async fn apply(&self, d: &QueueDesired, o: &QueueObserved, plan: &QueuePlan, done: &mut Vec<Change>) -> Result<(), Error> {
+    pub async fn apply(
+        &self,
+        d: &QueueDesired,
+        o: &QueueObserved,
+        plan: &QueuePlan,
+        done: &mut Vec<Change>,
+    ) -> Result<(), Error> {
         let call = self.ctx.call(self.region);
         let mut dlq_url = o.dlq.as_ref().map(|q| q.url.clone());
         let mut queue_url = o.queue.as_ref().map(|q| q.url.clone());
@@ -117,13 +162,20 @@ impl<'a> Queues<'a> {
                     dlq_url = Some(self.create(&self.dlq_name, d.dlq_attributes(), d).await?);
                 }
                 (Resource::Queue, Action::Create, _) => {
-                    queue_url = Some(self.create(self.queue_name, d.queue_attributes(), d).await?);
+                    queue_url = Some(
+                        self.create(self.queue_name, d.queue_attributes(), d)
+                            .await?,
+                    );
                 }
                 (res @ (Resource::DeadLetterQueue | Resource::Queue), Action::Update, aspect) => {
                     let (url, name, attrs) = if res == Resource::Queue {
                         (queue_url.as_deref(), self.queue_name, d.queue_attributes())
                     } else {
-                        (dlq_url.as_deref(), self.dlq_name.as_str(), d.dlq_attributes())
+                        (
+                            dlq_url.as_deref(),
+                            self.dlq_name.as_str(),
+                            d.dlq_attributes(),
+                        )
                     };
                     let url = url.unwrap_or_default();
                     if aspect == crate::plan::Aspect::Tags {
@@ -139,11 +191,23 @@ impl<'a> Queues<'a> {
                     }
                 }
                 (Resource::QueuePolicy, _, _) => {
-                    let text = plan.policy.as_ref().map(|p| p.to_string()).unwrap_or_default();
-                    self.set_attrs(queue_url.as_deref().unwrap_or_default(), self.queue_name, vec![("Policy", text)])
-                        .await?;
+                    let text = plan
+                        .policy
+                        .as_ref()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default();
+                    self.set_attrs(
+                        queue_url.as_deref().unwrap_or_default(),
+                        self.queue_name,
+                        vec![("Policy", text)],
+                    )
+                    .await?;
                 }
-                (r, a, _) => return Err(Error::InvalidArgument(format!("no queue step for {a:?} {r}"))),
+                (r, a, _) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "no queue step for {a:?} {r}"
+                    )))
+                }
             }
             info!(account = %self.ctx.account, region = self.region, change = %c, "applied");
             done.push(*c);
@@ -153,7 +217,12 @@ impl<'a> Queues<'a> {
 
     /// Deletes both queues if they carry our tags; returns the changes done and notes
     /// about what was left alone.
-    pub async fn delete(&self, d: &QueueDesired, o: &QueueObserved, done: &mut Vec<Change>) -> Result<Vec<String>, Error> {
+    pub async fn delete(
+        &self,
+        d: &QueueDesired,
+        o: &QueueObserved,
+        done: &mut Vec<Change>,
+    ) -> Result<Vec<String>, Error> {
         let call = self.ctx.call(self.region);
         let mut notes = Vec::new();
         for (res, name, q) in [

@@ -10,7 +10,10 @@ use tracing::{debug, info};
 use crate::aws::{self, AccountCtx};
 use crate::config::Config;
 use crate::error::{AwsErrorKind, Error};
-use crate::plan::{Action, Aspect, Change, RegionDesired, RegionObserved, Resource, RuleState, SubscriptionState, TopicState};
+use crate::plan::{
+    Action, Aspect, Change, RegionDesired, RegionObserved, Resource, RuleState, SubscriptionState,
+    TopicState,
+};
 
 /// Description put on the rule.
 pub const RULE_DESCRIPTION: &str =
@@ -22,7 +25,13 @@ pub fn target_id(cfg: &Config) -> String {
 }
 
 /// What `account`'s `region` should hold.
-pub fn desired(cfg: &Config, account: &str, region: &str, home_account: &str, pattern: &str) -> RegionDesired {
+pub fn desired(
+    cfg: &Config,
+    account: &str,
+    region: &str,
+    home_account: &str,
+    pattern: &str,
+) -> RegionDesired {
     let topic_arn = aws::topic_arn(region, account, &cfg.topic_name);
     let rule_arn = aws::rule_arn(region, account, &cfg.rule_name);
     let queue_arn = aws::queue_arn(&cfg.home_region, home_account, &cfg.queue_name);
@@ -73,18 +82,35 @@ impl<'a> RegionClients<'a> {
     }
 
     fn home_call(&self) -> crate::error::Call<'_> {
-        crate::error::Call { account: self.home_account.unwrap_or(&self.ctx.account), region: self.region }
+        crate::error::Call {
+            account: self.home_account.unwrap_or(&self.ctx.account),
+            region: self.region,
+        }
     }
 
     /// Reads everything of ours in the region (topic side and rule side at once).
     pub async fn observe(&self, d: &RegionDesired) -> Result<RegionObserved, Error> {
-        let ((topic, subscriptions), rule) = tokio::try_join!(self.observe_topic(d), self.observe_rule(d))?;
-        Ok(RegionObserved { topic, rule, subscriptions })
+        let ((topic, subscriptions), rule) =
+            tokio::try_join!(self.observe_topic(d), self.observe_rule(d))?;
+        Ok(RegionObserved {
+            topic,
+            rule,
+            subscriptions,
+        })
     }
 
-    async fn observe_topic(&self, d: &RegionDesired) -> Result<(Option<TopicState>, Vec<SubscriptionState>), Error> {
+    async fn observe_topic(
+        &self,
+        d: &RegionDesired,
+    ) -> Result<(Option<TopicState>, Vec<SubscriptionState>), Error> {
         let call = self.ctx.call(self.region);
-        let topic = match self.sns.get_topic_attributes().topic_arn(&d.topic_arn).send().await {
+        let topic = match self
+            .sns
+            .get_topic_attributes()
+            .topic_arn(&d.topic_arn)
+            .send()
+            .await
+        {
             Ok(out) => {
                 let attrs = out.attributes().cloned().unwrap_or_default();
                 let tags = self
@@ -100,13 +126,20 @@ impl<'a> RegionClients<'a> {
                     .collect();
                 TopicState {
                     policy: attrs.get("Policy").cloned(),
-                    kms: attrs.get("KmsMasterKeyId").filter(|k| !k.is_empty()).cloned(),
+                    kms: attrs
+                        .get("KmsMasterKeyId")
+                        .filter(|k| !k.is_empty())
+                        .cloned(),
                     tags,
                 }
             }
             Err(e) => {
                 let e = call.err("sns:GetTopicAttributes", &d.topic_arn, e);
-                return if e.kind == AwsErrorKind::NotFound { Ok((None, Vec::new())) } else { Err(e.into()) };
+                return if e.kind == AwsErrorKind::NotFound {
+                    Ok((None, Vec::new()))
+                } else {
+                    Err(e.into())
+                };
             }
         };
         let mut subscriptions = self
@@ -134,7 +167,11 @@ impl<'a> RegionClients<'a> {
             Ok(rule) => rule,
             Err(e) => {
                 let e = call.err("events:DescribeRule", &d.rule_arn, e);
-                return if e.kind == AwsErrorKind::NotFound { Ok(None) } else { Err(e.into()) };
+                return if e.kind == AwsErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e.into())
+                };
             }
         };
         let tags = self
@@ -159,7 +196,11 @@ impl<'a> RegionClients<'a> {
                 .send()
                 .await
                 .map_err(|e| call.err("events:ListTargetsByRule", &d.rule_arn, e))?;
-            targets.extend(out.targets().iter().map(|t| (t.id().to_string(), t.arn().to_string())));
+            targets.extend(
+                out.targets()
+                    .iter()
+                    .map(|t| (t.id().to_string(), t.arn().to_string())),
+            );
             token = out.next_token().map(String::from);
             if token.is_none() {
                 break;
@@ -181,7 +222,9 @@ impl<'a> RegionClients<'a> {
         via_home: bool,
     ) -> Result<
         Vec<SubscriptionState>,
-        aws_sdk_sns::error::SdkError<aws_sdk_sns::operation::list_subscriptions_by_topic::ListSubscriptionsByTopicError>,
+        aws_sdk_sns::error::SdkError<
+            aws_sdk_sns::operation::list_subscriptions_by_topic::ListSubscriptionsByTopicError,
+        >,
     > {
         let mut out = Vec::new();
         let mut token = None;
@@ -194,8 +237,15 @@ impl<'a> RegionClients<'a> {
                 .await?;
             for s in page.subscriptions() {
                 if s.protocol() == Some("sqs") && s.endpoint() == Some(d.queue_arn.as_str()) {
-                    let arn = s.subscription_arn().unwrap_or("PendingConfirmation").to_string();
-                    out.push(SubscriptionState { pending: arn == "PendingConfirmation", arn, via_home });
+                    let arn = s
+                        .subscription_arn()
+                        .unwrap_or("PendingConfirmation")
+                        .to_string();
+                    out.push(SubscriptionState {
+                        pending: arn == "PendingConfirmation",
+                        arn,
+                        via_home,
+                    });
                 }
             }
             token = page.next_token().map(String::from);
@@ -228,7 +278,10 @@ impl<'a> RegionClients<'a> {
                     if let Some(k) = &d.topic_kms {
                         req = req.attributes("KmsMasterKeyId", k);
                     }
-                    let out = req.send().await.map_err(|e| call.err("sns:CreateTopic", &d.topic_arn, e))?;
+                    let out = req
+                        .send()
+                        .await
+                        .map_err(|e| call.err("sns:CreateTopic", &d.topic_arn, e))?;
                     if out.topic_arn() != Some(d.topic_arn.as_str()) {
                         return Err(Error::InvalidArgument(format!(
                             "SNS returned topic {:?}, expected {}: check the region and account",
@@ -282,7 +335,9 @@ impl<'a> RegionClients<'a> {
                         if c.action == Action::Create {
                             req = req.set_tags(Some(eb_tags(&d.tags)));
                         }
-                        req.send().await.map_err(|e| call.err("events:PutRule", &d.rule_arn, e))?;
+                        req.send()
+                            .await
+                            .map_err(|e| call.err("events:PutRule", &d.rule_arn, e))?;
                         rule_defined = true;
                     }
                 }
@@ -301,11 +356,21 @@ impl<'a> RegionClients<'a> {
                         .await
                         .map_err(|e| call.err("events:PutTargets", &d.rule_arn, e))?;
                     if let Some(f) = out.failed_entries().first() {
-                        return Err(entry_error(self, "events:PutTargets", &d.rule_arn, f.error_code(), f.error_message()));
+                        return Err(entry_error(
+                            self,
+                            "events:PutTargets",
+                            &d.rule_arn,
+                            f.error_code(),
+                            f.error_message(),
+                        ));
                     }
                 }
                 (Resource::Subscription, Action::Create, _) => {
-                    let who = if self.home_sns.is_some() { self.home_call() } else { call.clone() };
+                    let who = if self.home_sns.is_some() {
+                        self.home_call()
+                    } else {
+                        call.clone()
+                    };
                     let out = self
                         .subscriber()
                         .subscribe()
@@ -316,7 +381,10 @@ impl<'a> RegionClients<'a> {
                         .send()
                         .await
                         .map_err(|e| who.err("sns:Subscribe", &d.topic_arn, e))?;
-                    debug!(subscription = out.subscription_arn().unwrap_or_default(), "subscribed");
+                    debug!(
+                        subscription = out.subscription_arn().unwrap_or_default(),
+                        "subscribed"
+                    );
                 }
                 (Resource::Target, Action::Delete, _) => {
                     let out = self
@@ -328,7 +396,13 @@ impl<'a> RegionClients<'a> {
                         .await
                         .map_err(|e| call.err("events:RemoveTargets", &d.rule_arn, e))?;
                     if let Some(f) = out.failed_entries().first() {
-                        return Err(entry_error(self, "events:RemoveTargets", &d.rule_arn, f.error_code(), f.error_message()));
+                        return Err(entry_error(
+                            self,
+                            "events:RemoveTargets",
+                            &d.rule_arn,
+                            f.error_code(),
+                            f.error_message(),
+                        ));
                     }
                 }
                 (Resource::Rule, Action::Delete, _) => {
@@ -341,7 +415,11 @@ impl<'a> RegionClients<'a> {
                 }
                 (Resource::Subscription, Action::Delete, _) => {
                     for s in o.subscriptions.iter().filter(|s| !s.pending) {
-                        let client = if s.via_home { self.subscriber() } else { &self.sns };
+                        let client = if s.via_home {
+                            self.subscriber()
+                        } else {
+                            &self.sns
+                        };
                         if let Err(e) = client.unsubscribe().subscription_arn(&s.arn).send().await {
                             let e = call.err("sns:Unsubscribe", &s.arn, e);
                             if e.kind != AwsErrorKind::NotFound {
@@ -359,7 +437,9 @@ impl<'a> RegionClients<'a> {
                         .map_err(|e| call.err("sns:DeleteTopic", &d.topic_arn, e))?;
                 }
                 (r, a, _) => {
-                    return Err(Error::InvalidArgument(format!("no regional step for {a:?} {r}")));
+                    return Err(Error::InvalidArgument(format!(
+                        "no regional step for {a:?} {r}"
+                    )));
                 }
             }
             info!(account = %self.ctx.account, region = self.region, change = %c, "applied");
@@ -377,8 +457,12 @@ fn entry_error(
     message: Option<&str>,
 ) -> Error {
     let code = code.unwrap_or("FailedEntry").to_string();
-    Error::Aws(crate::error::AwsError {
-        kind: if code.contains("AccessDenied") { AwsErrorKind::AccessDenied } else { AwsErrorKind::Other },
+    Error::from(crate::error::AwsError {
+        kind: if code.contains("AccessDenied") {
+            AwsErrorKind::AccessDenied
+        } else {
+            AwsErrorKind::Other
+        },
         action,
         resource: resource.to_string(),
         account: rc.ctx.account.clone(),

@@ -130,7 +130,13 @@ impl Row {
     }
 
     /// A failed row, keeping the changes done before the failure.
-    pub fn failed(account: &str, region: &str, scope: Scope, err: &Error, done: Vec<Change>) -> Self {
+    pub fn failed(
+        account: &str,
+        region: &str,
+        scope: Scope,
+        err: &Error,
+        done: Vec<Change>,
+    ) -> Self {
         let mut r = Row::new(account, region, scope, Outcome::Failed);
         r.error = Some(err.to_string());
         r.retryable = err.is_retryable();
@@ -178,8 +184,9 @@ impl Report {
     }
 
     pub(crate) fn sort(&mut self) {
-        self.rows
-            .sort_by(|a, b| (&a.account, a.scope, &a.region).cmp(&(&b.account, b.scope, &b.region)));
+        self.rows.sort_by(|a, b| {
+            (&a.account, a.scope, &a.region).cmp(&(&b.account, b.scope, &b.region))
+        });
     }
 
     /// The report as an aligned text table with a summary line.
@@ -195,7 +202,13 @@ impl Report {
                     Scope::ScannerRole => "scanner-role",
                     Scope::Region => "region",
                 };
-                [r.account.clone(), r.region.clone(), scope.to_string(), r.outcome.label().to_string(), detail(r)]
+                [
+                    r.account.clone(),
+                    r.region.clone(),
+                    scope.to_string(),
+                    r.outcome.label().to_string(),
+                    detail(r),
+                ]
             })
             .collect();
         let mut width = header.map(str::len);
@@ -225,7 +238,10 @@ impl Report {
             line([&l[0], &l[1], &l[2], &l[3], &l[4]]);
         }
         let counts = self.counts();
-        let summary: Vec<String> = counts.iter().map(|(o, n)| format!("{n} {}", o.label())).collect();
+        let summary: Vec<String> = counts
+            .iter()
+            .map(|(o, n)| format!("{n} {}", o.label()))
+            .collect();
         let _ = writeln!(out, "{}: {}", self.command, summary.join(", "));
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {w}");
@@ -273,16 +289,29 @@ mod tests {
     fn outcomes() {
         assert_eq!(Outcome::of_changes(&[]), Outcome::Unchanged);
         assert_eq!(
-            Outcome::of_changes(&[Change::update(Resource::Rule, Aspect::Definition), Change::create(Resource::Target)]),
+            Outcome::of_changes(&[
+                Change::update(Resource::Rule, Aspect::Definition),
+                Change::create(Resource::Target)
+            ]),
             Outcome::Created
         );
-        assert_eq!(Outcome::of_changes(&[Change::update(Resource::Rule, Aspect::Definition)]), Outcome::Updated);
-        assert_eq!(Outcome::of_deletions(&[Change::delete(Resource::Topic)]), Outcome::Deleted);
+        assert_eq!(
+            Outcome::of_changes(&[Change::update(Resource::Rule, Aspect::Definition)]),
+            Outcome::Updated
+        );
+        assert_eq!(
+            Outcome::of_deletions(&[Change::delete(Resource::Topic)]),
+            Outcome::Deleted
+        );
     }
 
     #[test]
     fn table_and_json() {
-        let mut rep = Report { command: "setup".into(), rows: vec![], warnings: vec!["w".into()] };
+        let mut rep = Report {
+            command: "setup".into(),
+            rows: vec![],
+            warnings: vec!["w".into()],
+        };
         let mut r = Row::new("111111111111", "eu-west-1", Scope::Region, Outcome::Created);
         r.changes.push(Change::create(Resource::Topic));
         rep.rows.push(r);
@@ -290,7 +319,11 @@ mod tests {
             "222222222222",
             "global",
             Scope::Account,
-            &Error::AssumeRole { account: "222222222222".into(), role_arn: "arn:r".into(), message: "denied".into() },
+            &Error::AssumeRole {
+                account: "222222222222".into(),
+                role_arn: "arn:r".into(),
+                message: "denied".into(),
+            },
             vec![],
         ));
         let t = rep.table();
@@ -300,7 +333,10 @@ mod tests {
         assert!(t.contains("warning: w"));
         assert!(rep.has_failures());
         let j = serde_json::to_value(&rep).unwrap();
-        assert_eq!(j["rows"][0]["changes"][0], serde_json::json!({"resource": "topic", "action": "create", "aspect": "whole"}));
+        assert_eq!(
+            j["rows"][0]["changes"][0],
+            serde_json::json!({"resource": "topic", "action": "create", "aspect": "whole"})
+        );
         assert_eq!(j["rows"][1]["outcome"], "failed");
     }
 }

@@ -75,7 +75,10 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
         .build();
     aws::check_credentials(&base).await?;
     let home_id = aws::identity(&base).await?;
-    let home = AccountCtx { account: home_id.account.clone(), sdk: base.clone() };
+    let home = AccountCtx {
+        account: home_id.account.clone(),
+        sdk: base.clone(),
+    };
     let accounts = discover::accounts(cfg, &base, &home_id).await?;
     info!(command = cmd.name(), home_account = %home.account, accounts = accounts.len(), "starting");
 
@@ -89,7 +92,11 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
         .collect()
         .await;
 
-    let mut report = Report { command: cmd.name().into(), rows: Vec::new(), warnings: Vec::new() };
+    let mut report = Report {
+        command: cmd.name().into(),
+        rows: Vec::new(),
+        warnings: Vec::new(),
+    };
     let mut jobs = Vec::new();
     for p in preps {
         report.rows.extend(p.rows);
@@ -124,7 +131,17 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
             let permits = permits.clone();
             async move {
                 let _permit = permits.acquire().await;
-                one_region(cfg, cmd, &ctx, home, &region, coverage, pattern, queue_error.as_deref()).await
+                one_region(
+                    cfg,
+                    cmd,
+                    &ctx,
+                    home,
+                    &region,
+                    coverage,
+                    pattern,
+                    queue_error.as_deref(),
+                )
+                .await
             }
             .instrument(span)
         })
@@ -158,7 +175,12 @@ async fn prepare(
     account: &str,
     permits: Arc<Semaphore>,
 ) -> Prep {
-    let mut prep = Prep { ctx: None, targets: Vec::new(), rows: Vec::new(), warnings: Vec::new() };
+    let mut prep = Prep {
+        ctx: None,
+        targets: Vec::new(),
+        rows: Vec::new(),
+        warnings: Vec::new(),
+    };
     let ctx = if account == home.account {
         home.clone()
     } else {
@@ -167,7 +189,8 @@ async fn prepare(
             Ok(c) => c,
             Err(e) => {
                 warn!(account, error = %e, "account failed");
-                prep.rows.push(Row::failed(account, "global", Scope::Account, &e, vec![]));
+                prep.rows
+                    .push(Row::failed(account, "global", Scope::Account, &e, vec![]));
                 return prep;
             }
         }
@@ -182,17 +205,20 @@ async fn prepare(
             None
         }
         Err(e) => {
-            prep.rows.push(Row::failed(account, "global", Scope::Account, &e, vec![]));
+            prep.rows
+                .push(Row::failed(account, "global", Scope::Account, &e, vec![]));
             return prep;
         }
     };
     let (regions, bad) = discover::pick_regions(account, &cfg.regions, known.as_ref());
     for (r, e) in bad {
-        prep.rows.push(Row::failed(account, &r, Scope::Region, &e, vec![]));
+        prep.rows
+            .push(Row::failed(account, &r, Scope::Region, &e, vec![]));
     }
 
     if cfg.scanner_enabled() {
-        prep.rows.push(scanner_role(cfg, cmd, &ctx, &home_id.partition).await);
+        prep.rows
+            .push(scanner_role(cfg, cmd, &ctx, &home_id.partition).await);
     }
 
     if matches!(cmd, Command::Teardown { .. }) {
@@ -214,7 +240,10 @@ async fn prepare(
                     return (r.clone(), Ok(m.clone()));
                 }
                 let _permit = permits.acquire().await;
-                (r.clone(), discover::trail_coverage(ctx, r, only_homed).await)
+                (
+                    r.clone(),
+                    discover::trail_coverage(ctx, r, only_homed).await,
+                )
             }
         });
         let mut covered = BTreeSet::new();
@@ -228,7 +257,10 @@ async fn prepare(
                 }
                 Ok(c) => {
                     let mut row = if cfg.require_trail {
-                        let e = Error::NoTrail { account: account.into(), region: r.clone() };
+                        let e = Error::NoTrail {
+                            account: account.into(),
+                            region: r.clone(),
+                        };
                         Row::failed(account, &r, Scope::Region, &e, vec![])
                     } else {
                         warn!(account, region = %r, "no logging CloudTrail trail covers the region; skipping it");
@@ -237,7 +269,9 @@ async fn prepare(
                     row.trail = Some(c);
                     prep.rows.push(row);
                 }
-                Err(e) => prep.rows.push(Row::failed(account, &r, Scope::Region, &e, vec![])),
+                Err(e) => prep
+                    .rows
+                    .push(Row::failed(account, &r, Scope::Region, &e, vec![])),
             }
         }
         if home_id.partition == "aws" && !covered.contains("us-east-1") {
@@ -263,13 +297,21 @@ async fn scanner_role(cfg: &Config, cmd: Command, ctx: &AccountCtx, partition: &
         Command::Teardown { .. } => {
             let (changes, notes) = role.teardown(observed.as_ref());
             role.apply(&changes, &mut done).await.map(|_| {
-                let mut r = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::of_deletions(&done));
+                let mut r = Row::new(
+                    &ctx.account,
+                    "global",
+                    Scope::ScannerRole,
+                    Outcome::of_deletions(&done),
+                );
                 r.notes = notes;
                 r
             })
         }
         Command::Status => {
-            let adopting = Config { adopt: true, ..cfg.clone() };
+            let adopting = Config {
+                adopt: true,
+                ..cfg.clone()
+            };
             let st = ScannerRole::new(ctx, &adopting, partition);
             st.diff(observed.as_ref()).map(|changes| {
                 let mut r = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::InSync);
@@ -283,15 +325,24 @@ async fn scanner_role(cfg: &Config, cmd: Command, ctx: &AccountCtx, partition: &
             })
         }
         Command::Plan => role.diff(observed.as_ref()).map(|changes| {
-            let mut r = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::of_changes(&changes));
+            let mut r = Row::new(
+                &ctx.account,
+                "global",
+                Scope::ScannerRole,
+                Outcome::of_changes(&changes),
+            );
             r.changes = changes;
             r
         }),
         Command::Setup => match role.diff(observed.as_ref()) {
-            Ok(changes) => role
-                .apply(&changes, &mut done)
-                .await
-                .map(|_| Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::of_changes(&done))),
+            Ok(changes) => role.apply(&changes, &mut done).await.map(|_| {
+                Row::new(
+                    &ctx.account,
+                    "global",
+                    Scope::ScannerRole,
+                    Outcome::of_changes(&done),
+                )
+            }),
             Err(e) => Err(e),
         },
     };
@@ -306,7 +357,12 @@ async fn scanner_role(cfg: &Config, cmd: Command, ctx: &AccountCtx, partition: &
     }
 }
 
-async fn central_queue(cfg: &Config, cmd: Command, home: &AccountCtx, topics: &BTreeSet<String>) -> Row {
+async fn central_queue(
+    cfg: &Config,
+    cmd: Command,
+    home: &AccountCtx,
+    topics: &BTreeSet<String>,
+) -> Row {
     let (account, region) = (home.account.as_str(), cfg.home_region.as_str());
     let q = Queues::new(home, cfg);
     let d = queue::desired(cfg, account);
@@ -332,13 +388,22 @@ async fn central_queue(cfg: &Config, cmd: Command, home: &AccountCtx, topics: &B
             }
         }
         Command::Plan => {
-            let mut r = Row::new(account, region, Scope::Queue, Outcome::of_changes(&plan.changes));
+            let mut r = Row::new(
+                account,
+                region,
+                Scope::Queue,
+                Outcome::of_changes(&plan.changes),
+            );
             r.changes = plan.changes;
             r
         }
         _ => {
             let mut r = Row::new(account, region, Scope::Queue, Outcome::InSync);
-            for (name, res) in [("dlq", Resource::DeadLetterQueue), ("queue", Resource::Queue), ("queue-policy", Resource::QueuePolicy)] {
+            for (name, res) in [
+                ("dlq", Resource::DeadLetterQueue),
+                ("queue", Resource::Queue),
+                ("queue-policy", Resource::QueuePolicy),
+            ] {
                 r.checks.insert(name.into(), checks_for(&plan.changes, res));
             }
             if !plan.changes.is_empty() {
@@ -350,7 +415,12 @@ async fn central_queue(cfg: &Config, cmd: Command, home: &AccountCtx, topics: &B
     }
 }
 
-async fn teardown_queue(cfg: &Config, home: &AccountCtx, removed: &BTreeSet<String>, include_queue: bool) -> Row {
+async fn teardown_queue(
+    cfg: &Config,
+    home: &AccountCtx,
+    removed: &BTreeSet<String>,
+    include_queue: bool,
+) -> Row {
     let (account, region) = (home.account.as_str(), cfg.home_region.as_str());
     let q = Queues::new(home, cfg);
     let d = queue::desired(cfg, account);
@@ -367,7 +437,9 @@ async fn teardown_queue(cfg: &Config, home: &AccountCtx, removed: &BTreeSet<Stri
         let mut plan = plan::diff_queue(&d, &observed, &Sources::Remove(removed), true)?;
         plan.changes.retain(|c| c.resource == Resource::QueuePolicy);
         q.apply(&d, &observed, &plan, &mut done).await?;
-        Ok(vec!["queue kept (use --include-queue to delete it)".to_string()])
+        Ok(vec![
+            "queue kept (use --include-queue to delete it)".to_string()
+        ])
     }
     .await;
     match result {
@@ -449,11 +521,14 @@ async fn one_region(
     let mut done = Vec::new();
     let result: Result<Row, Error> = match cmd {
         Command::Setup => match plan::diff_region(&d, &observed, cfg.adopt) {
-            Ok(changes) => clients.apply(&d, &observed, &changes, &mut done).await.map(|_| {
-                let mut r = row(Outcome::of_changes(&done));
-                r.changes = std::mem::take(&mut done);
-                r
-            }),
+            Ok(changes) => clients
+                .apply(&d, &observed, &changes, &mut done)
+                .await
+                .map(|_| {
+                    let mut r = row(Outcome::of_changes(&done));
+                    r.changes = std::mem::take(&mut done);
+                    r
+                }),
             Err(e) => Err(e),
         },
         Command::Plan => plan::diff_region(&d, &observed, cfg.adopt).map(|changes| {
@@ -488,13 +563,20 @@ async fn one_region(
                     "ok".into()
                 },
             );
-            r.checks.insert("rule".into(), checks_for(&changes, Resource::Rule));
-            r.checks.insert("target".into(), checks_for(&changes, Resource::Target));
+            r.checks
+                .insert("rule".into(), checks_for(&changes, Resource::Rule));
+            r.checks
+                .insert("target".into(), checks_for(&changes, Resource::Target));
             let sub = checks_for(&changes, Resource::Subscription);
-            let pending = !observed.subscriptions.is_empty() && observed.subscriptions.iter().all(|s| s.pending);
+            let pending = !observed.subscriptions.is_empty()
+                && observed.subscriptions.iter().all(|s| s.pending);
             r.checks.insert(
                 "subscription".into(),
-                if pending { "pending confirmation".into() } else { sub },
+                if pending {
+                    "pending confirmation".into()
+                } else {
+                    sub
+                },
             );
             if pending && r.outcome == Outcome::InSync {
                 r.outcome = Outcome::Drift;

@@ -32,7 +32,10 @@ impl<'a> ScannerRole<'a> {
             ctx,
             cfg,
             client: aws_sdk_iam::Client::new(&ctx.sdk),
-            arn: format!("arn:{partition}:iam::{}:role/{}", ctx.account, cfg.scanner_role_name),
+            arn: format!(
+                "arn:{partition}:iam::{}:role/{}",
+                ctx.account, cfg.scanner_role_name
+            ),
             policy_arn: format!("arn:{partition}:iam::aws:{}", policy::SECURITY_AUDIT),
         }
     }
@@ -50,10 +53,16 @@ impl<'a> ScannerRole<'a> {
         let call = self.ctx.call("global");
         let name = &self.cfg.scanner_role_name;
         let role = match self.client.get_role().role_name(name).send().await {
-            Ok(out) => out.role.ok_or_else(|| Error::InvalidArgument("IAM returned no role".into()))?,
+            Ok(out) => out
+                .role
+                .ok_or_else(|| Error::InvalidArgument("IAM returned no role".into()))?,
             Err(e) => {
                 let e = call.err("iam:GetRole", &self.arn, e);
-                return if e.kind == AwsErrorKind::NotFound { Ok(None) } else { Err(e.into()) };
+                return if e.kind == AwsErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e.into())
+                };
             }
         };
         let attached = self
@@ -70,13 +79,24 @@ impl<'a> ScannerRole<'a> {
         Ok(Some(RoleState {
             trust: role.assume_role_policy_document().map(String::from),
             attached,
-            tags: role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+            tags: role
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
         }))
     }
 
     /// The changes that bring the role to what is wanted.
     pub fn diff(&self, o: Option<&RoleState>) -> Result<Vec<Change>, Error> {
-        plan::diff_role(&self.arn, &self.trust(), &self.policy_arn, &self.cfg.tags(), o, self.cfg.adopt)
+        plan::diff_role(
+            &self.arn,
+            &self.trust(),
+            &self.policy_arn,
+            &self.cfg.tags(),
+            o,
+            self.cfg.adopt,
+        )
     }
 
     fn tags(&self) -> Vec<Tag> {
@@ -139,7 +159,11 @@ impl<'a> ScannerRole<'a> {
             .policy_arn(&self.policy_arn)
             .send()
             .await
-            .map_err(|e| self.ctx.call("global").err("iam:AttachRolePolicy", &self.arn, e))?;
+            .map_err(|e| {
+                self.ctx
+                    .call("global")
+                    .err("iam:AttachRolePolicy", &self.arn, e)
+            })?;
         Ok(())
     }
 
@@ -176,8 +200,16 @@ impl<'a> ScannerRole<'a> {
     /// What teardown removes: the role, if it carries our tags.
     pub fn teardown(&self, o: Option<&RoleState>) -> (Vec<Change>, Vec<String>) {
         match o {
-            Some(r) if plan::has_tags(&r.tags, &self.cfg.tags()) => (vec![Change::delete(Resource::ScannerRole)], vec![]),
-            Some(_) => (vec![], vec![format!("left role {} alone: not tagged by event-rule", self.arn)]),
+            Some(r) if plan::has_tags(&r.tags, &self.cfg.tags()) => {
+                (vec![Change::delete(Resource::ScannerRole)], vec![])
+            }
+            Some(_) => (
+                vec![],
+                vec![format!(
+                    "left role {} alone: not tagged by event-rule",
+                    self.arn
+                )],
+            ),
             None => (vec![], vec![]),
         }
     }

@@ -28,16 +28,23 @@ fn config(accounts: &[&str], regions: &[&str]) -> Config {
 }
 
 async fn run(moto: &Moto, cfg: &Config, cmd: Command) -> Report {
-    event_rule::run(cfg, &moto.sdk().await, cmd).await.expect("run")
+    event_rule::run(cfg, &moto.sdk().await, cmd)
+        .await
+        .expect("run")
 }
 
 fn region_rows(rep: &Report) -> Vec<&event_rule::Row> {
-    rep.rows.iter().filter(|r| r.scope == Scope::Region).collect()
+    rep.rows
+        .iter()
+        .filter(|r| r.scope == Scope::Region)
+        .collect()
 }
 
 macro_rules! timed {
     ($body:expr) => {
-        tokio::time::timeout(TEST_TIMEOUT, $body).await.expect("test timed out")
+        tokio::time::timeout(TEST_TIMEOUT, $body)
+            .await
+            .expect("test timed out")
     };
 }
 
@@ -46,7 +53,10 @@ fn tags_map<'a>(it: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String
 }
 
 fn expected_tags() -> BTreeMap<String, String> {
-    BTreeMap::from([("managed-by".to_string(), "cloudcoreo-event-rule".to_string())])
+    BTreeMap::from([(
+        "managed-by".to_string(),
+        "cloudcoreo-event-rule".to_string(),
+    )])
 }
 
 /// Asserts through the AWS API that `account`/`region` holds exactly what setup
@@ -63,10 +73,24 @@ async fn assert_region_exact(moto: &Moto, account: &str, region: &str, services:
     let at = format!("{account}/{region}");
 
     // Topic, tags and policy (parsed, with conditions).
-    let attrs = sns.get_topic_attributes().topic_arn(&topic).send().await.expect("topic exists");
+    let attrs = sns
+        .get_topic_attributes()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .expect("topic exists");
     let attrs = attrs.attributes().expect("attributes");
-    let tags = sns.list_tags_for_resource().resource_arn(&topic).send().await.unwrap();
-    assert_eq!(tags_map(tags.tags().iter().map(|t| (t.key(), t.value()))), expected_tags(), "{at}");
+    let tags = sns
+        .list_tags_for_resource()
+        .resource_arn(&topic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags_map(tags.tags().iter().map(|t| (t.key(), t.value()))),
+        expected_tags(),
+        "{at}"
+    );
     let policy: Value = serde_json::from_str(&attrs["Policy"]).expect("topic policy is JSON");
     let st = policy["Statement"].as_array().expect("statements");
     assert_eq!(
@@ -88,21 +112,36 @@ async fn assert_region_exact(moto: &Moto, account: &str, region: &str, services:
         assert_eq!(st.len(), 1, "{at}: only EventBridge may publish");
     } else {
         assert_eq!(st.len(), 3, "{at}");
-        assert_eq!(st[1]["Principal"], json!({"AWS": format!("arn:aws:iam::{HOME}:root")}));
+        assert_eq!(
+            st[1]["Principal"],
+            json!({"AWS": format!("arn:aws:iam::{HOME}:root")})
+        );
         assert_eq!(st[1]["Action"], "sns:Subscribe");
-        assert_eq!(st[1]["Condition"], json!({"StringEquals": {"sns:Protocol": "sqs", "sns:Endpoint": queue}}));
+        assert_eq!(
+            st[1]["Condition"],
+            json!({"StringEquals": {"sns:Protocol": "sqs", "sns:Endpoint": queue}})
+        );
         assert_eq!(st[2]["Action"], "sns:ListSubscriptionsByTopic");
     }
     for s in st {
         assert_ne!(s["Principal"], json!("*"), "{at}: wildcard principal");
-        assert_ne!(s["Principal"]["AWS"], json!("*"), "{at}: wildcard principal");
+        assert_ne!(
+            s["Principal"]["AWS"],
+            json!("*"),
+            "{at}: wildcard principal"
+        );
         if s["Action"] == "sns:Publish" {
             assert_eq!(s["Principal"], json!({"Service": "events.amazonaws.com"}));
         }
     }
 
     // Rule: pattern, state, tags.
-    let r = events.describe_rule().name("cloudcoreo-events").send().await.expect("rule exists");
+    let r = events
+        .describe_rule()
+        .name("cloudcoreo-events")
+        .send()
+        .await
+        .expect("rule exists");
     assert_eq!(r.arn(), Some(rule.as_str()));
     assert_eq!(r.state().map(|s| s.as_str()), Some("ENABLED"));
     let pattern: Value = serde_json::from_str(r.event_pattern().unwrap()).unwrap();
@@ -112,18 +151,45 @@ async fn assert_region_exact(moto: &Moto, account: &str, region: &str, services:
         want["detail"] = json!({"eventSource": sources});
     }
     assert_eq!(pattern, want, "{at}: pattern");
-    let tags = events.list_tags_for_resource().resource_arn(&rule).send().await.unwrap();
-    assert_eq!(tags_map(tags.tags().iter().map(|t| (t.key(), t.value()))), expected_tags(), "{at}");
+    let tags = events
+        .list_tags_for_resource()
+        .resource_arn(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags_map(tags.tags().iter().map(|t| (t.key(), t.value()))),
+        expected_tags(),
+        "{at}"
+    );
 
     // Exactly one target: the topic.
-    let t = events.list_targets_by_rule().rule("cloudcoreo-events").send().await.unwrap();
+    let t = events
+        .list_targets_by_rule()
+        .rule("cloudcoreo-events")
+        .send()
+        .await
+        .unwrap();
     let targets: Vec<(&str, &str)> = t.targets().iter().map(|t| (t.id(), t.arn())).collect();
-    assert_eq!(targets, vec![("cloudcoreo-events-topic", topic.as_str())], "{at}");
+    assert_eq!(
+        targets,
+        vec![("cloudcoreo-events-topic", topic.as_str())],
+        "{at}"
+    );
 
     // Exactly one subscription of the topic to the central queue, confirmed. The queue's
     // owner subscribes; moto lists a subscription only in the subscriber's account.
-    let subscriber = if account == HOME { sns.clone() } else { aws_sdk_sns::Client::new(&home.in_region(region)) };
-    let subs = subscriber.list_subscriptions_by_topic().topic_arn(&topic).send().await.unwrap();
+    let subscriber = if account == HOME {
+        sns.clone()
+    } else {
+        aws_sdk_sns::Client::new(&home.in_region(region))
+    };
+    let subs = subscriber
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap();
     let subs: Vec<_> = subs.subscriptions().iter().collect();
     assert_eq!(subs.len(), 1, "{at}: subscriptions {subs:?}");
     assert_eq!(subs[0].protocol(), Some("sqs"));
@@ -138,9 +204,21 @@ async fn assert_queue_exact(moto: &Moto, topics: &BTreeSet<String>) {
     let sqs = aws_sdk_sqs::Client::new(&home.in_region(HOME_REGION));
     let url = |name: &'static str| {
         let sqs = sqs.clone();
-        async move { sqs.get_queue_url().queue_name(name).send().await.expect("queue exists").queue_url().unwrap().to_string() }
+        async move {
+            sqs.get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .expect("queue exists")
+                .queue_url()
+                .unwrap()
+                .to_string()
+        }
     };
-    let (q, dlq) = (url("cloudcoreo-events-queue").await, url("cloudcoreo-events-queue-dlq").await);
+    let (q, dlq) = (
+        url("cloudcoreo-events-queue").await,
+        url("cloudcoreo-events-queue-dlq").await,
+    );
     let attrs = |u: String| {
         let sqs = sqs.clone();
         async move {
@@ -164,11 +242,18 @@ async fn assert_queue_exact(moto: &Moto, topics: &BTreeSet<String>) {
     assert_eq!(da["SqsManagedSseEnabled"], "true");
     assert_eq!(da["MessageRetentionPeriod"], "1209600");
     let redrive: Value = serde_json::from_str(&qa["RedrivePolicy"]).unwrap();
-    assert_eq!(redrive["deadLetterTargetArn"], aws::queue_arn(HOME_REGION, HOME, "cloudcoreo-events-queue-dlq"));
-    assert_eq!(redrive["maxReceiveCount"].to_string().trim_matches('"'), "5");
+    assert_eq!(
+        redrive["deadLetterTargetArn"],
+        aws::queue_arn(HOME_REGION, HOME, "cloudcoreo-events-queue-dlq")
+    );
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "5"
+    );
     for u in [&q, &dlq] {
         let t = sqs.list_queue_tags().queue_url(u).send().await.unwrap();
-        let t: BTreeMap<String, String> = t.tags().cloned().unwrap_or_default().into_iter().collect();
+        let t: BTreeMap<String, String> =
+            t.tags().cloned().unwrap_or_default().into_iter().collect();
         assert_eq!(t, expected_tags());
     }
     let policy: Value = serde_json::from_str(&qa["Policy"]).unwrap();
@@ -191,18 +276,59 @@ async fn assert_queue_exact(moto: &Moto, topics: &BTreeSet<String>) {
 fn all_topics(accounts: &[&str], regions: &[&str]) -> BTreeSet<String> {
     accounts
         .iter()
-        .flat_map(|a| regions.iter().map(move |r| aws::topic_arn(r, a, "cloudcoreo-events")))
+        .flat_map(|a| {
+            regions
+                .iter()
+                .map(move |r| aws::topic_arn(r, a, "cloudcoreo-events"))
+        })
         .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_three_regions_two_accounts_is_exactly_as_specified() {
-    let Some(moto) = Moto::start("setup_three_regions_two_accounts_is_exactly_as_specified") else { return };
+    let Some(moto) = Moto::start("setup_three_regions_two_accounts_is_exactly_as_specified") else {
+        return;
+    };
     timed!(async {
         moto.trail(HOME, "us-east-1", true).await;
         moto.trail(B, "eu-west-1", true).await;
         let mut cfg = config(&[HOME, B], &REGIONS);
         cfg.services = ServiceSet::Seed;
+        // plan first: it predicts every creation and writes nothing.
+        let plan = run(&moto, &cfg, Command::Plan).await;
+        assert!(
+            plan.rows.iter().all(|r| r.outcome == Outcome::Created),
+            "{}",
+            plan.table()
+        );
+        let home = moto.account(HOME).await;
+        let sqs = aws_sdk_sqs::Client::new(&home.in_region(HOME_REGION));
+        assert!(
+            sqs.list_queues()
+                .send()
+                .await
+                .unwrap()
+                .queue_urls()
+                .is_empty(),
+            "plan wrote a queue"
+        );
+        for r in REGIONS {
+            let sdk = home.in_region(r);
+            assert!(aws_sdk_sns::Client::new(&sdk)
+                .list_topics()
+                .send()
+                .await
+                .unwrap()
+                .topics()
+                .is_empty());
+            assert!(aws_sdk_eventbridge::Client::new(&sdk)
+                .list_rules()
+                .send()
+                .await
+                .unwrap()
+                .rules()
+                .is_empty());
+        }
         let rep = run(&moto, &cfg, Command::Setup).await;
         println!("{}", rep.table());
         assert!(!rep.has_failures());
@@ -220,7 +346,10 @@ async fn setup_three_regions_two_accounts_is_exactly_as_specified() {
                 ]
             );
         }
-        assert_eq!(rep.row(HOME, HOME_REGION, Scope::Queue).unwrap().outcome, Outcome::Created);
+        assert_eq!(
+            rep.row(HOME, HOME_REGION, Scope::Queue).unwrap().outcome,
+            Outcome::Created
+        );
         assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
         for a in [HOME, B] {
             for r in REGIONS {
@@ -234,7 +363,10 @@ async fn setup_three_regions_two_accounts_is_exactly_as_specified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_setup_is_a_no_op_and_a_change_updates_only_what_differs() {
-    let Some(moto) = Moto::start("second_setup_is_a_no_op_and_a_change_updates_only_what_differs") else { return };
+    let Some(moto) = Moto::start("second_setup_is_a_no_op_and_a_change_updates_only_what_differs")
+    else {
+        return;
+    };
     timed!(async {
         moto.trail(HOME, "us-east-1", true).await;
         moto.trail(B, "us-east-1", true).await;
@@ -254,14 +386,23 @@ async fn second_setup_is_a_no_op_and_a_change_updates_only_what_differs() {
         assert!(plan.rows.iter().all(|r| r.outcome == Outcome::Unchanged));
 
         // A different service list changes only each rule's definition.
-        let changed = Config { services: ServiceSet::parse("ec2,ssm,secretsmanager").unwrap(), ..cfg.clone() };
+        let changed = Config {
+            services: ServiceSet::parse("ec2,ssm,secretsmanager").unwrap(),
+            ..cfg.clone()
+        };
         let plan = run(&moto, &changed, Command::Plan).await;
         let third = run(&moto, &changed, Command::Setup).await;
         println!("{}", third.table());
-        assert_eq!(third.row(HOME, HOME_REGION, Scope::Queue).unwrap().outcome, Outcome::Unchanged);
+        assert_eq!(
+            third.row(HOME, HOME_REGION, Scope::Queue).unwrap().outcome,
+            Outcome::Unchanged
+        );
         for (p, r) in region_rows(&plan).into_iter().zip(region_rows(&third)) {
             assert_eq!(r.outcome, Outcome::Updated);
-            assert_eq!(r.changes, vec![Change::update(Resource::Rule, Aspect::Definition)]);
+            assert_eq!(
+                r.changes,
+                vec![Change::update(Resource::Rule, Aspect::Definition)]
+            );
             assert_eq!(p.changes, r.changes, "plan predicted setup");
         }
         for a in [HOME, B] {
@@ -281,15 +422,27 @@ async fn second_setup_is_a_no_op_and_a_change_updates_only_what_differs() {
             .unwrap();
         let fourth = run(&moto, &changed, Command::Setup).await;
         let row = fourth.row(B, "eu-west-1", Scope::Region).unwrap();
-        assert_eq!(row.changes, vec![Change::update(Resource::Topic, Aspect::Policy)]);
-        assert_eq!(fourth.rows.iter().filter(|r| r.outcome == Outcome::Unchanged).count(), fourth.rows.len() - 1);
+        assert_eq!(
+            row.changes,
+            vec![Change::update(Resource::Topic, Aspect::Policy)]
+        );
+        assert_eq!(
+            fourth
+                .rows
+                .iter()
+                .filter(|r| r.outcome == Outcome::Unchanged)
+                .count(),
+            fourth.rows.len() - 1
+        );
         assert_region_exact(&moto, B, "eu-west-1", &changed.services).await;
     });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_finds_a_deleted_target_as_drift() {
-    let Some(moto) = Moto::start("status_finds_a_deleted_target_as_drift") else { return };
+    let Some(moto) = Moto::start("status_finds_a_deleted_target_as_drift") else {
+        return;
+    };
     timed!(async {
         moto.trail(HOME, "us-east-1", true).await;
         let regions = "us-east-1,eu-west-1,ap-southeast-2";
@@ -311,7 +464,10 @@ async fn status_finds_a_deleted_target_as_drift() {
         assert_eq!(code, 2, "drift exits 2: {out}\n{err}");
         let rep: Value = serde_json::from_str(&out).expect("status --json is JSON");
         let rows = rep["rows"].as_array().unwrap();
-        let eu = rows.iter().find(|r| r["region"] == "eu-west-1" && r["scope"] == "region").unwrap();
+        let eu = rows
+            .iter()
+            .find(|r| r["region"] == "eu-west-1" && r["scope"] == "region")
+            .unwrap();
         assert_eq!(eu["outcome"], "drift");
         assert_eq!(eu["checks"]["target"], "missing");
         for k in ["topic", "topic-policy", "rule", "subscription"] {
@@ -324,23 +480,40 @@ async fn status_finds_a_deleted_target_as_drift() {
         // The text table says the same.
         let (code, table, _) = cli(&moto, &["status", "--regions", regions]).await;
         assert_eq!(code, 2);
-        assert!(table.lines().any(|l| l.contains("eu-west-1") && l.contains("drift") && l.contains("target: missing")), "{table}");
+        assert!(
+            table.lines().any(|l| l.contains("eu-west-1")
+                && l.contains("drift")
+                && l.contains("target: missing")),
+            "{table}"
+        );
         // setup repairs exactly that.
         let (code, out, _) = cli(&moto, &["setup", "--regions", regions]).await;
         assert_eq!(code, 0);
-        assert!(out.lines().any(|l| l.contains("eu-west-1") && l.contains("create target")), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.contains("eu-west-1") && l.contains("create target")),
+            "{out}"
+        );
     });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teardown_leaves_nothing_and_is_idempotent() {
-    let Some(moto) = Moto::start("teardown_leaves_nothing_and_is_idempotent") else { return };
+    let Some(moto) = Moto::start("teardown_leaves_nothing_and_is_idempotent") else {
+        return;
+    };
     timed!(async {
         moto.trail(HOME, "us-east-1", true).await;
         moto.trail(B, "us-east-1", true).await;
         let common = [
-            "--accounts", "123456789012,222222222222", "--regions", "us-east-1,eu-west-1,ap-southeast-2",
-            "--scanner-principal", "arn:aws:iam::999999999999:root", "--scanner-external-id", "ext-1234",
+            "--accounts",
+            "123456789012,222222222222",
+            "--regions",
+            "us-east-1,eu-west-1,ap-southeast-2",
+            "--scanner-principal",
+            "arn:aws:iam::999999999999:root",
+            "--scanner-external-id",
+            "ext-1234",
         ];
         let args = |cmd: &'static str, extra: &[&'static str]| {
             let mut v = vec![cmd];
@@ -353,23 +526,45 @@ async fn teardown_leaves_nothing_and_is_idempotent() {
         // The scanner role: trust only the principal, with the external id; SecurityAudit.
         for a in [HOME, B] {
             let iam = aws_sdk_iam::Client::new(&moto.account(a).await.sdk);
-            let role = iam.get_role().role_name("cloudcoreo-scanner").send().await.unwrap().role.unwrap();
-            let trust = event_rule::policy::parse(role.assume_role_policy_document().unwrap()).unwrap();
+            let role = iam
+                .get_role()
+                .role_name("cloudcoreo-scanner")
+                .send()
+                .await
+                .unwrap()
+                .role
+                .unwrap();
+            let trust =
+                event_rule::policy::parse(role.assume_role_policy_document().unwrap()).unwrap();
             assert_eq!(
                 trust,
                 json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                     "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole",
                     "Condition": {"StringEquals": {"sts:ExternalId": "ext-1234"}}}]})
             );
-            let att = iam.list_attached_role_policies().role_name("cloudcoreo-scanner").send().await.unwrap();
-            let arns: Vec<&str> = att.attached_policies().iter().filter_map(|p| p.policy_arn()).collect();
+            let att = iam
+                .list_attached_role_policies()
+                .role_name("cloudcoreo-scanner")
+                .send()
+                .await
+                .unwrap();
+            let arns: Vec<&str> = att
+                .attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn())
+                .collect();
             assert_eq!(arns, vec!["arn:aws:iam::aws:policy/SecurityAudit"]);
         }
 
         // Something that is not ours stays.
         let home = moto.account(HOME).await;
         let foreign = aws_sdk_sns::Client::new(&home.in_region("eu-west-1"));
-        foreign.create_topic().name("someone-elses").send().await.unwrap();
+        foreign
+            .create_topic()
+            .name("someone-elses")
+            .send()
+            .await
+            .unwrap();
 
         let (code, out, err) = cli(&moto, &args("teardown", &["--include-queue"])).await;
         println!("{out}");
@@ -380,16 +575,44 @@ async fn teardown_leaves_nothing_and_is_idempotent() {
             let ctx = moto.account(a).await;
             for r in REGIONS {
                 let sdk = ctx.in_region(r);
-                let topics = aws_sdk_sns::Client::new(&sdk).list_topics().send().await.unwrap();
-                let ours: Vec<_> = topics.topics().iter().filter_map(|t| t.topic_arn()).filter(|t| t.ends_with(":cloudcoreo-events")).collect();
+                let topics = aws_sdk_sns::Client::new(&sdk)
+                    .list_topics()
+                    .send()
+                    .await
+                    .unwrap();
+                let ours: Vec<_> = topics
+                    .topics()
+                    .iter()
+                    .filter_map(|t| t.topic_arn())
+                    .filter(|t| t.ends_with(":cloudcoreo-events"))
+                    .collect();
                 assert!(ours.is_empty(), "{a}/{r}: {ours:?}");
-                let rules = aws_sdk_eventbridge::Client::new(&sdk).list_rules().send().await.unwrap();
+                let rules = aws_sdk_eventbridge::Client::new(&sdk)
+                    .list_rules()
+                    .send()
+                    .await
+                    .unwrap();
                 assert!(rules.rules().is_empty(), "{a}/{r}: {:?}", rules.rules());
-                let subs = aws_sdk_sns::Client::new(&sdk).list_subscriptions().send().await.unwrap();
-                assert!(subs.subscriptions().is_empty(), "{a}/{r}: {:?}", subs.subscriptions());
+                let subs = aws_sdk_sns::Client::new(&sdk)
+                    .list_subscriptions()
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    subs.subscriptions().is_empty(),
+                    "{a}/{r}: {:?}",
+                    subs.subscriptions()
+                );
             }
             let iam = aws_sdk_iam::Client::new(&ctx.sdk);
-            assert!(iam.get_role().role_name("cloudcoreo-scanner").send().await.is_err(), "{a}: role left");
+            assert!(
+                iam.get_role()
+                    .role_name("cloudcoreo-scanner")
+                    .send()
+                    .await
+                    .is_err(),
+                "{a}: role left"
+            );
         }
         let sqs = aws_sdk_sqs::Client::new(&home.in_region(HOME_REGION));
         let queues = sqs.list_queues().send().await.unwrap();
@@ -407,19 +630,37 @@ async fn teardown_leaves_nothing_and_is_idempotent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teardown_without_include_queue_keeps_the_queue_and_narrows_its_policy() {
-    let Some(moto) = Moto::start("teardown_without_include_queue_keeps_the_queue_and_narrows_its_policy") else { return };
+    let Some(moto) =
+        Moto::start("teardown_without_include_queue_keeps_the_queue_and_narrows_its_policy")
+    else {
+        return;
+    };
     timed!(async {
         moto.trail(HOME, "us-east-1", true).await;
         let rep = run(&moto, &config(&[], &REGIONS), Command::Setup).await;
         assert!(!rep.has_failures());
-        let rep = run(&moto, &config(&[], &["eu-west-1"]), Command::Teardown { include_queue: false }).await;
+        let rep = run(
+            &moto,
+            &config(&[], &["eu-west-1"]),
+            Command::Teardown {
+                include_queue: false,
+            },
+        )
+        .await;
         println!("{}", rep.table());
-        assert_eq!(rep.row(HOME, "eu-west-1", Scope::Region).unwrap().outcome, Outcome::Deleted);
+        assert_eq!(
+            rep.row(HOME, "eu-west-1", Scope::Region).unwrap().outcome,
+            Outcome::Deleted
+        );
         assert_eq!(
             rep.row(HOME, HOME_REGION, Scope::Queue).unwrap().changes,
             vec![Change::update(Resource::QueuePolicy, Aspect::Policy)]
         );
-        assert_queue_exact(&moto, &all_topics(&[HOME], &["us-east-1", "ap-southeast-2"])).await;
+        assert_queue_exact(
+            &moto,
+            &all_topics(&[HOME], &["us-east-1", "ap-southeast-2"]),
+        )
+        .await;
         for r in ["us-east-1", "ap-southeast-2"] {
             assert_region_exact(&moto, HOME, r, &ServiceSet::All).await;
         }
@@ -428,7 +669,9 @@ async fn teardown_without_include_queue_keeps_the_queue_and_narrows_its_policy()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_without_cloudtrail_is_skipped() {
-    let Some(moto) = Moto::start("a_region_without_cloudtrail_is_skipped") else { return };
+    let Some(moto) = Moto::start("a_region_without_cloudtrail_is_skipped") else {
+        return;
+    };
     timed!(async {
         // One single-region trail, homed in eu-west-1: us-east-1 has no coverage.
         moto.trail(HOME, "eu-west-1", false).await;
@@ -439,18 +682,53 @@ async fn a_region_without_cloudtrail_is_skipped() {
         let skipped = rep.row(HOME, "us-east-1", Scope::Region).unwrap();
         assert_eq!(skipped.outcome, Outcome::Skipped);
         assert!(skipped.changes.is_empty());
-        assert_eq!(rep.row(HOME, "eu-west-1", Scope::Region).unwrap().outcome, Outcome::Created);
-        assert!(rep.warnings.iter().any(|w| w.contains("us-east-1") && w.contains("global services")), "{:?}", rep.warnings);
+        assert_eq!(
+            rep.row(HOME, "eu-west-1", Scope::Region).unwrap().outcome,
+            Outcome::Created
+        );
+        assert!(
+            rep.warnings
+                .iter()
+                .any(|w| w.contains("us-east-1") && w.contains("global services")),
+            "{:?}",
+            rep.warnings
+        );
         let ctx = moto.account(HOME).await;
         let sdk = ctx.in_region("us-east-1");
-        assert!(aws_sdk_eventbridge::Client::new(&sdk).list_rules().send().await.unwrap().rules().is_empty());
-        assert!(aws_sdk_sns::Client::new(&sdk).list_topics().send().await.unwrap().topics().is_empty());
+        assert!(aws_sdk_eventbridge::Client::new(&sdk)
+            .list_rules()
+            .send()
+            .await
+            .unwrap()
+            .rules()
+            .is_empty());
+        assert!(aws_sdk_sns::Client::new(&sdk)
+            .list_topics()
+            .send()
+            .await
+            .unwrap()
+            .topics()
+            .is_empty());
         assert_queue_exact(&moto, &all_topics(&[HOME], &["eu-west-1"])).await;
 
         // A stopped trail does not count either; --require-trail turns the skip into a failure.
-        let (code, out, _) = cli(&moto, &["setup", "--regions", "us-east-1,eu-west-1", "--require-trail"]).await;
+        let (code, out, _) = cli(
+            &moto,
+            &[
+                "setup",
+                "--regions",
+                "us-east-1,eu-west-1",
+                "--require-trail",
+            ],
+        )
+        .await;
         assert_eq!(code, 1, "{out}");
-        assert!(out.lines().any(|l| l.contains("us-east-1") && l.contains("failed") && l.contains("no logging CloudTrail trail")), "{out}");
+        assert!(
+            out.lines().any(|l| l.contains("us-east-1")
+                && l.contains("failed")
+                && l.contains("no logging CloudTrail trail")),
+            "{out}"
+        );
         aws_sdk_cloudtrail::Client::new(&ctx.in_region("eu-west-1"))
             .stop_logging()
             .name("trail-eu-west-1")
@@ -458,13 +736,21 @@ async fn a_region_without_cloudtrail_is_skipped() {
             .await
             .unwrap();
         let rep = run(&moto, &cfg, Command::Setup).await;
-        assert!(region_rows(&rep).iter().all(|r| r.outcome == Outcome::Skipped), "{}", rep.table());
+        assert!(
+            region_rows(&rep)
+                .iter()
+                .all(|r| r.outcome == Outcome::Skipped),
+            "{}",
+            rep.table()
+        );
     });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_account_does_not_stop_the_rest() {
-    let Some(moto) = Moto::start("a_failing_account_does_not_stop_the_rest") else { return };
+    let Some(moto) = Moto::start("a_failing_account_does_not_stop_the_rest") else {
+        return;
+    };
     timed!(async {
         for a in [HOME, B, C] {
             moto.trail(a, "us-east-1", true).await;
@@ -472,9 +758,25 @@ async fn a_failing_account_does_not_stop_the_rest() {
         // Account B already has a topic of that name that event-rule did not make.
         let b = moto.account(B).await;
         for r in REGIONS {
-            aws_sdk_sns::Client::new(&b.in_region(r)).create_topic().name("cloudcoreo-events").send().await.unwrap();
+            aws_sdk_sns::Client::new(&b.in_region(r))
+                .create_topic()
+                .name("cloudcoreo-events")
+                .send()
+                .await
+                .unwrap();
         }
-        let (code, out, err) = cli(&moto, &["setup", "--accounts", &format!("{HOME},{B},{C}"), "--regions", &REGIONS.join(","), "--json"]).await;
+        let (code, out, err) = cli(
+            &moto,
+            &[
+                "setup",
+                "--accounts",
+                &format!("{HOME},{B},{C}"),
+                "--regions",
+                &REGIONS.join(","),
+                "--json",
+            ],
+        )
+        .await;
         assert_eq!(code, 1, "a failure exits 1: {out}\n{err}");
         let rep: Value = serde_json::from_str(&out).unwrap();
         let rows = rep["rows"].as_array().unwrap();
@@ -482,7 +784,10 @@ async fn a_failing_account_does_not_stop_the_rest() {
             if r["account"] == B {
                 assert_eq!(r["outcome"], "failed", "{r}");
                 let e = r["error"].as_str().unwrap();
-                assert!(e.contains("exists but is not tagged") && e.contains("--adopt"), "{e}");
+                assert!(
+                    e.contains("exists but is not tagged") && e.contains("--adopt"),
+                    "{e}"
+                );
             } else {
                 assert_eq!(r["outcome"], "created", "{r}");
             }
@@ -493,7 +798,18 @@ async fn a_failing_account_does_not_stop_the_rest() {
             }
         }
         // --adopt takes the topics over.
-        let (code, out, err) = cli(&moto, &["setup", "--accounts", &format!("{HOME},{B},{C}"), "--regions", &REGIONS.join(","), "--adopt"]).await;
+        let (code, out, err) = cli(
+            &moto,
+            &[
+                "setup",
+                "--accounts",
+                &format!("{HOME},{B},{C}"),
+                "--regions",
+                &REGIONS.join(","),
+                "--adopt",
+            ],
+        )
+        .await;
         assert_eq!(code, 0, "{out}\n{err}");
         for r in REGIONS {
             assert_region_exact(&moto, B, r, &ServiceSet::All).await;
@@ -503,7 +819,9 @@ async fn a_failing_account_does_not_stop_the_rest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organization_accounts_are_reached_through_their_role() {
-    let Some(moto) = Moto::start("organization_accounts_are_reached_through_their_role") else { return };
+    let Some(moto) = Moto::start("organization_accounts_are_reached_through_their_role") else {
+        return;
+    };
     timed!(async {
         let home = moto.account(HOME).await;
         let org = aws_sdk_organizations::Client::new(&home.sdk);
@@ -517,16 +835,28 @@ async fn organization_accounts_are_reached_through_their_role() {
                 .send()
                 .await
                 .unwrap();
-            members.push(out.create_account_status().unwrap().account_id().unwrap().to_string());
+            members.push(
+                out.create_account_status()
+                    .unwrap()
+                    .account_id()
+                    .unwrap()
+                    .to_string(),
+            );
         }
         for a in members.iter().map(String::as_str).chain([HOME]) {
             moto.trail(a, "us-east-1", true).await;
         }
-        let cfg = Config { organization: true, ..config(&[], &["us-east-1"]) };
+        let cfg = Config {
+            organization: true,
+            ..config(&[], &["us-east-1"])
+        };
         let rep = run(&moto, &cfg, Command::Setup).await;
         println!("{}", rep.table());
         assert!(!rep.has_failures());
-        let accounts: BTreeSet<&str> = region_rows(&rep).iter().map(|r| r.account.as_str()).collect();
+        let accounts: BTreeSet<&str> = region_rows(&rep)
+            .iter()
+            .map(|r| r.account.as_str())
+            .collect();
         let mut want: BTreeSet<&str> = members.iter().map(String::as_str).collect();
         want.insert(HOME);
         assert_eq!(accounts, want);
@@ -544,9 +874,23 @@ async fn organization_accounts_are_reached_through_their_role() {
 #[ignore = "timing measurement; run explicitly"]
 async fn timing_17_regions_vs_1() {
     const R17: [&str; 17] = [
-        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2", "eu-west-3",
-        "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-        "ap-southeast-1", "ap-southeast-2", "sa-east-1",
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "ca-central-1",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "eu-central-1",
+        "eu-north-1",
+        "ap-south-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "sa-east-1",
     ];
     let delay = std::time::Duration::from_millis(50);
     for (label, latency, concurrency) in [
@@ -556,22 +900,41 @@ async fn timing_17_regions_vs_1() {
     ] {
         let mut times = Vec::new();
         for regions in [&R17[..1], &R17[..]] {
-            let Some(moto) = Moto::start("timing_17_regions_vs_1") else { return };
+            let Some(moto) = Moto::start("timing_17_regions_vs_1") else {
+                return;
+            };
             moto.trail(HOME, "us-east-1", true).await;
             let endpoint = match latency {
                 Some(d) => common::latency_proxy(&moto.endpoint, d).await,
                 None => moto.endpoint.clone(),
             };
             let sdk = common::sdk_at(&endpoint).await;
-            let cfg = Config { concurrency, ..config(&[], regions) };
+            let cfg = Config {
+                concurrency,
+                ..config(&[], regions)
+            };
+            // Warm moto's lazily built per-region backends (EC2's takes seconds) with a
+            // read-only run, so the time measured is event-rule's, not moto's start-up.
+            event_rule::run(&cfg, &sdk, Command::Status)
+                .await
+                .expect("status");
             let t = Instant::now();
-            let rep = event_rule::run(&cfg, &sdk, Command::Setup).await.expect("setup");
+            let rep = event_rule::run(&cfg, &sdk, Command::Setup)
+                .await
+                .expect("setup");
             let took = t.elapsed();
             assert!(!rep.has_failures(), "{}", rep.table());
             assert_eq!(region_rows(&rep).len(), regions.len());
-            println!("{label}: setup over {:2} region(s): {:>7.1} ms", regions.len(), took.as_secs_f64() * 1e3);
+            println!(
+                "{label}: setup over {:2} region(s): {:>7.1} ms",
+                regions.len(),
+                took.as_secs_f64() * 1e3
+            );
             times.push(took);
         }
-        println!("{label}: ratio 17/1 = {:.2}", times[1].as_secs_f64() / times[0].as_secs_f64());
+        println!(
+            "{label}: ratio 17/1 = {:.2}",
+            times[1].as_secs_f64() / times[0].as_secs_f64()
+        );
     }
 }

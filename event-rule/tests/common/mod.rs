@@ -29,7 +29,10 @@ impl Moto {
     pub fn start(test: &str) -> Option<Moto> {
         let Some(bin) = std::env::var_os("MOTO_SERVER_BIN") else {
             // Straight to stderr, past the test harness's capture, so the skip is seen.
-            let _ = writeln!(std::io::stderr(), "skipped: MOTO_SERVER_BIN not set ({test})");
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: MOTO_SERVER_BIN not set ({test})"
+            );
             return None;
         };
         let port = TcpListener::bind("127.0.0.1:0")
@@ -46,13 +49,19 @@ impl Moto {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin:?}: {e}"));
-        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if http(&moto.endpoint, "GET", "/moto-api/", None).is_some() {
                 return Some(moto);
             }
-            assert!(Instant::now() < deadline, "moto did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -66,16 +75,22 @@ impl Moto {
     pub async fn account(&self, account: &str) -> AccountCtx {
         let base = self.sdk().await;
         if account == HOME {
-            return AccountCtx { account: HOME.into(), sdk: base };
+            return AccountCtx {
+                account: HOME.into(),
+                sdk: base,
+            };
         }
         let role = format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole");
-        aws::assume(&base, account, &role).await.expect("assume role in moto")
+        aws::assume(&base, account, &role)
+            .await
+            .expect("assume role in moto")
     }
 
     /// Creates a logging trail in `account`, homed in `region`.
     pub async fn trail(&self, account: &str, region: &str, multi_region: bool) {
         let bucket = format!("trail-{account}-{region}");
-        let status = http(&self.endpoint, "PUT", &format!("/{bucket}"), Some(account)).expect("create bucket");
+        let status = http(&self.endpoint, "PUT", &format!("/{bucket}"), Some(account))
+            .expect("create bucket");
         assert!(status < 300, "create bucket: HTTP {status}");
         let ctx = self.account(account).await;
         let ct = aws_sdk_cloudtrail::Client::new(&ctx.in_region(region));
@@ -87,7 +102,11 @@ impl Moto {
             .send()
             .await
             .expect("create trail");
-        ct.start_logging().name(&name).send().await.expect("start logging");
+        ct.start_logging()
+            .name(&name)
+            .send()
+            .await
+            .expect("start logging");
     }
 
     /// Environment for running the CLI against this server.
@@ -126,14 +145,18 @@ pub async fn sdk_at(endpoint: &str) -> SdkConfig {
 /// endpoint; it lives as long as the runtime.
 pub async fn latency_proxy(target: &str, delay: Duration) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
     let addr = listener.local_addr().expect("proxy address");
     let target = target.trim_start_matches("http://").to_string();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let target = target.clone();
             tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(&target).await else { return };
+                let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 tokio::spawn(async move {
@@ -167,7 +190,9 @@ pub fn http(endpoint: &str, method: &str, path: &str, account: Option<&str>) -> 
     let host = endpoint.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    let extra = account.map(|a| format!("x-moto-account-id: {a}\r\n")).unwrap_or_default();
+    let extra = account
+        .map(|a| format!("x-moto-account-id: {a}\r\n"))
+        .unwrap_or_default();
     let req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).ok()?;
     let mut buf = String::new();
@@ -182,7 +207,10 @@ pub async fn cli(moto: &Moto, args: &[&str]) -> (i32, String, String) {
     cmd.args(args)
         .env_remove("AWS_PROFILE")
         .env("AWS_CONFIG_FILE", "/nonexistent/event-rule-test")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/event-rule-test");
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/event-rule-test",
+        );
     for (k, v) in moto.cli_env() {
         cmd.env(k, v);
     }

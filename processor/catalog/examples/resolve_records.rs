@@ -6,11 +6,15 @@ use processor_catalog::{is_mutating_call, Catalog};
 use processor_core::event::parse_record;
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: resolve_records FILE");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: resolve_records FILE");
     let text = std::fs::read_to_string(&path).expect("readable file");
     let catalog = Catalog::embedded();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let Ok(event) = parse_record(line) else { continue };
+        let Ok(event) = parse_record(line) else {
+            continue;
+        };
         if !is_mutating_call(&event) {
             continue;
         }
@@ -18,8 +22,20 @@ fn main() {
         let outcome = catalog.resolve_detailed(&event, &mut out);
         let targets: Vec<String> = out
             .iter()
-            .map(|t| format!("{} {} {} {:?}", t.resource_type, t.arn, t.resource_id, t.action))
+            .map(|t| {
+                format!(
+                    "{} {} {} {:?}",
+                    t.resource_type, t.arn, t.resource_id, t.action
+                )
+            })
             .collect();
-        println!("{} {} {:?} {:?} {:?}", event.service(), event.event_name, outcome.source, outcome.miss, targets);
+        println!(
+            "{} {} {:?} {:?} {:?}",
+            event.service(),
+            event.event_name,
+            outcome.source,
+            outcome.miss,
+            targets
+        );
     }
 }

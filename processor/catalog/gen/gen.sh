@@ -23,7 +23,7 @@ fi
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 versions="$(grep -v '^#' "$here/requirements.txt" | grep . | paste -sd' ' -)"
 mkdir -p "$crate/data"
-"$venv/bin/python" "$here/generate.py" \
+PYTHONHASHSEED=0 "$venv/bin/python" "$here/generate.py" \
     --site "$site" \
     --overrides "$here/overrides.json" \
     --out "$crate/data/catalog.tsv" \

@@ -44,7 +44,7 @@ READ_VERBS = (
     "Chat", "Complete", "Filter", "Resolve", "Batch" + "Get", "Open", "Connect",
 )
 
-CREATE_VERBS = ("Create", "Allocate", "Run", "Register", "Import", "Copy", "Request", "Purchase", "Launch")
+CREATE_VERBS = ("Create", "Allocate", "Run", "Register", "Import", "Copy", "Request", "Purchase", "Launch", "Restore")
 DELETE_VERBS = ("Delete", "Terminate", "Deregister", "Release", "Destroy")
 RELATION_VERBS = (
     "Attach", "Detach", "Associate", "Disassociate", "Add", "Remove", "Replace",
@@ -98,11 +98,14 @@ def tokens(camel):
 
 
 def split_action(action):
-    """`AttachRolePolicy` -> ('Attach', ['role', 'policy'])."""
+    """`AttachRolePolicy` -> ('Attach', ['role', 'policy']); what a creating call makes
+    comes before `From` (`RestoreDBInstanceFromDBSnapshot` -> ['db', 'instance'])."""
     for v in VERBS:
         if action.startswith(v) and len(action) > len(v) and not action[len(v)].islower():
             rest = action[len(v):]
             toks = tokens(rest)
+            if v in CREATE_VERBS and "from" in toks[1:]:
+                toks = toks[: toks.index("from", 1)]
             if toks:
                 toks[-1] = singular(toks[-1])
             return v, toks
@@ -165,13 +168,14 @@ class Model:
         if t != "structure":
             return
         for mname, ref in shape.get("members", {}).items():
-            names = {mname}
+            names = [mname]
             if ref.get("locationName") and ref.get("location") not in ("header", "headers", "querystring"):
-                names.add(ref["locationName"])
+                names.append(ref["locationName"])
             if ref.get("location") in ("uri", "querystring"):
-                names.add(ref.get("locationName", mname))
+                names.append(ref.get("locationName", mname))
             if ref.get("queryName"):
-                names.add(ref["queryName"])
+                names.append(ref["queryName"])
+            names = list(dict.fromkeys(names))
             target = self.shapes.get(ref["shape"], {})
             for n in names:
                 out.append((n, depth))
@@ -224,10 +228,15 @@ class Generator:
             sign = m.meta.get("signingName") or m.meta.get("endpointPrefix")
             self.by_prefix.setdefault(sign, []).append(m)
         for prefix in iam:
-            if prefix not in self.by_prefix:
-                found = [m for m in models.values() if m.meta.get("endpointPrefix") == prefix or m.name == prefix]
-                if found:
-                    self.by_prefix[prefix] = found
+            # Models signed as the prefix, plus those whose endpoint or name is the prefix
+            # (`monitoring` is CloudWatch's endpoint, `cloudwatch` its model's name).
+            found = self.by_prefix.get(prefix, [])
+            found += [
+                m for m in models.values()
+                if (m.meta.get("endpointPrefix") == prefix or m.name == prefix) and m not in found
+            ]
+            if found:
+                self.by_prefix[prefix] = found
         self.stats = {"iam_actions": 0, "botocore_only": 0, "no_target": 0}
 
     # -- sources

@@ -29,15 +29,24 @@ pub struct Key {
 impl Key {
     /// A key searched at any depth.
     pub fn anywhere(name: &str) -> Self {
-        Key { name: name.into(), max_depth: u8::MAX }
+        Key {
+            name: name.into(),
+            max_depth: u8::MAX,
+        }
     }
 
     /// Parses `name`, `^name` (top level only) or `~name` (at most one level down).
     pub fn parse(s: &str) -> Self {
         if let Some(rest) = s.strip_prefix('^') {
-            Key { name: rest.into(), max_depth: 0 }
+            Key {
+                name: rest.into(),
+                max_depth: 0,
+            }
         } else if let Some(rest) = s.strip_prefix('~') {
-            Key { name: rest.into(), max_depth: 1 }
+            Key {
+                name: rest.into(),
+                max_depth: 1,
+            }
         } else {
             Key::anywhere(s)
         }
@@ -161,7 +170,10 @@ impl Catalog {
         let mut version_seen = false;
         for (i, line) in text.lines().enumerate() {
             let lineno = i + 1;
-            let err = |reason: String| CatalogError::Line { line: lineno, reason };
+            let err = |reason: String| CatalogError::Line {
+                line: lineno,
+                reason,
+            };
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
@@ -199,7 +211,8 @@ impl Catalog {
                     } else {
                         aliases.split(',').map(Box::from).collect()
                     };
-                    let idx = u16::try_from(cat.services.len()).map_err(|_| err("too many services".into()))?;
+                    let idx = u16::try_from(cat.services.len())
+                        .map_err(|_| err("too many services".into()))?;
                     cat.by_source.insert(source.into(), idx);
                     for a in aliases.iter() {
                         cat.by_source.entry(a.clone()).or_insert(idx);
@@ -217,13 +230,20 @@ impl Catalog {
                     let name = field("type name")?;
                     let template = Template::parse(field("template")?)?;
                     let qualified = format!("{}:{}", template.service(), name).into_boxed_str();
-                    types.push(ResourceType { name: name.into(), qualified, template });
+                    types.push(ResourceType {
+                        name: name.into(),
+                        qualified,
+                        template,
+                    });
                 }
                 "E" => {
                     let name = field("event name")?;
                     let spec = field("spec")?;
                     let entry = parse_spec(spec, types.len(), cat.keylists.len()).map_err(err)?;
-                    let svc = cat.services.last_mut().ok_or_else(|| err("entry before any service".into()))?;
+                    let svc = cat
+                        .services
+                        .last_mut()
+                        .ok_or_else(|| err("entry before any service".into()))?;
                     svc.entries.insert(name.into(), entry);
                 }
                 other => return Err(err(format!("unknown record `{other}`"))),
@@ -231,7 +251,10 @@ impl Catalog {
         }
         cat.finish_service(&mut types);
         if !version_seen {
-            return Err(CatalogError::Line { line: 0, reason: "no version record".into() });
+            return Err(CatalogError::Line {
+                line: 0,
+                reason: "no version record".into(),
+            });
         }
         // Check every entry's placeholders against its type's template now, so
         // resolution never has to.
@@ -290,7 +313,11 @@ impl Catalog {
 
     /// Looks up an event. Versioned CloudTrail names (`UpdateFunctionCode20150331v2`,
     /// `CreateDistribution2020_05_31`) fall back to the operation name.
-    pub fn lookup<'c>(&'c self, service: &'c Service, event_name: &str) -> Option<(&'c str, &'c Entry)> {
+    pub fn lookup<'c>(
+        &'c self,
+        service: &'c Service,
+        event_name: &str,
+    ) -> Option<(&'c str, &'c Entry)> {
         if let Some((k, e)) = service.entries.get_key_value(event_name) {
             return Some((k, e));
         }
@@ -299,7 +326,11 @@ impl Catalog {
     }
 
     /// Looks up an event by event source (or service name) and event name.
-    pub fn find(&self, source_or_prefix: &str, event_name: &str) -> Option<(&Service, &str, &Entry)> {
+    pub fn find(
+        &self,
+        source_or_prefix: &str,
+        event_name: &str,
+    ) -> Option<(&Service, &str, &Entry)> {
         let svc = self.service(source_or_prefix)?;
         let (name, entry) = self.lookup(svc, event_name)?;
         Some((svc, name, entry))
@@ -353,9 +384,15 @@ fn parse_spec(spec: &str, ntypes: usize, nkeys: usize) -> Result<Entry, String> 
             entry.any_arn = Some(key_id(any)?);
             continue;
         }
-        let (head, lists) = part.split_once(':').ok_or_else(|| format!("bad target `{part}`"))?;
-        let digits = head.find(|c: char| !c.is_ascii_digit()).unwrap_or(head.len());
-        let type_index: u16 = head[..digits].parse().map_err(|_| format!("bad type index in `{part}`"))?;
+        let (head, lists) = part
+            .split_once(':')
+            .ok_or_else(|| format!("bad target `{part}`"))?;
+        let digits = head
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(head.len());
+        let type_index: u16 = head[..digits]
+            .parse()
+            .map_err(|_| format!("bad type index in `{part}`"))?;
         if type_index as usize >= ntypes {
             return Err(format!("type index {type_index} out of range"));
         }
@@ -374,7 +411,12 @@ fn parse_spec(spec: &str, ntypes: usize, nkeys: usize) -> Result<Entry, String> 
         } else {
             lists.split(',').map(key_id).collect::<Result<_, _>>()?
         };
-        targets.push(TargetSpec { type_index, delete, arn_keys, keys });
+        targets.push(TargetSpec {
+            type_index,
+            delete,
+            arn_keys,
+            keys,
+        });
     }
     entry.targets = targets.into_boxed_slice();
     Ok(entry)
@@ -408,9 +450,18 @@ mod tests {
 
     #[test]
     fn version_suffixes() {
-        assert_eq!(strip_version_suffix("UpdateFunctionCode20150331v2"), Some("UpdateFunctionCode"));
-        assert_eq!(strip_version_suffix("CreateFunction20150331"), Some("CreateFunction"));
-        assert_eq!(strip_version_suffix("CreateDistribution2020_05_31"), Some("CreateDistribution"));
+        assert_eq!(
+            strip_version_suffix("UpdateFunctionCode20150331v2"),
+            Some("UpdateFunctionCode")
+        );
+        assert_eq!(
+            strip_version_suffix("CreateFunction20150331"),
+            Some("CreateFunction")
+        );
+        assert_eq!(
+            strip_version_suffix("CreateDistribution2020_05_31"),
+            Some("CreateDistribution")
+        );
         assert_eq!(strip_version_suffix("CreateVpc"), None);
         assert_eq!(strip_version_suffix("PutObject2"), None);
         assert_eq!(strip_version_suffix("20150331"), None);
@@ -429,7 +480,10 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        assert!(matches!(Catalog::parse("V\t2\n"), Err(CatalogError::Version { .. })));
+        assert!(matches!(
+            Catalog::parse("V\t2\n"),
+            Err(CatalogError::Version { .. })
+        ));
         let e = Catalog::parse("V\t1\nS\tx\tx.amazonaws.com\t-\nE\tA\t5:0\n").unwrap_err();
         assert!(matches!(e, CatalogError::Line { line: 3, .. }), "{e}");
         assert!(Catalog::parse("V\t1\nQ\n").is_err());

@@ -13,17 +13,24 @@ use crate::catalog::Catalog;
 use crate::resolve::{Miss, Source};
 
 /// Prefixes of event names that read rather than write, for records without `readOnly`.
-const READ_PREFIXES: &[&str] = &["Get", "Describe", "List", "Head", "Lookup", "Search", "Query", "Scan", "BatchGet"];
+const READ_PREFIXES: &[&str] = &[
+    "Get", "Describe", "List", "Head", "Lookup", "Search", "Query", "Scan", "BatchGet",
+];
 
 /// Whether `event` is a successful, mutating API call: `eventType` `AwsApiCall` (or
 /// absent), no `errorCode`, and `readOnly: false` (or, without `readOnly`, a name that
 /// does not read like a read).
 pub fn is_mutating_call(event: &Event<'_>) -> bool {
-    event.event_type.as_deref().is_none_or(|t| t == "AwsApiCall")
+    event
+        .event_type
+        .as_deref()
+        .is_none_or(|t| t == "AwsApiCall")
         && event.error_code.is_none()
         && match event.read_only {
             Some(ro) => !ro,
-            None => !READ_PREFIXES.iter().any(|p| event.event_name.starts_with(p)),
+            None => !READ_PREFIXES
+                .iter()
+                .any(|p| event.event_name.starts_with(p)),
         }
 }
 
@@ -54,11 +61,18 @@ pub fn check_target(catalog: &Catalog, event: &Event<'_>, t: &Target) -> Result<
     let parts = parse_arn(&t.arn).ok_or(Defect::MalformedArn)?;
     let ty = catalog.service(parts.service).and_then(|svc| {
         let name = t.resource_type.split_once(':').map_or("", |(_, n)| n);
-        svc.type_named(name).filter(|ty| ty.template.matches(&t.arn))
+        svc.type_named(name)
+            .filter(|ty| ty.template.matches(&t.arn))
     });
     let (may_lack_account, may_lack_region) = match ty {
         Some(ty) => (!ty.template.has_account(), !ty.template.has_region()),
-        None => (parts.service == "s3", matches!(parts.service, "s3" | "iam" | "cloudfront" | "route53" | "waf" | "organizations")),
+        None => (
+            parts.service == "s3",
+            matches!(
+                parts.service,
+                "s3" | "iam" | "cloudfront" | "route53" | "waf" | "organizations"
+            ),
+        ),
     };
     if parts.account != event.account && !(parts.account.is_empty() && may_lack_account) {
         // AWS-managed IAM policies (`arn:aws:iam::aws:policy/...`) belong to no account.
@@ -103,8 +117,11 @@ impl Coverage {
         let reason = if out.is_empty() {
             Some(outcome.miss.unwrap_or(Miss::FieldsMissing).to_string())
         } else {
-            out.iter()
-                .find_map(|t| check_target(catalog, event, t).err().map(|d| format!("{d}: {}", t.arn)))
+            out.iter().find_map(|t| {
+                check_target(catalog, event, t)
+                    .err()
+                    .map(|d| format!("{d}: {}", t.arn))
+            })
         };
         match reason {
             None => {
@@ -120,7 +137,11 @@ impl Coverage {
             Some(r) => {
                 *self
                     .unresolved
-                    .entry((event.event_source.to_string(), event.event_name.to_string(), r))
+                    .entry((
+                        event.event_source.to_string(),
+                        event.event_name.to_string(),
+                        r,
+                    ))
                     .or_default() += 1;
             }
         }

@@ -38,7 +38,6 @@ pub const EC2_ID_PREFIXES: &[(&str, &str)] = &[
     ("acl-", "network-acl"),
     ("dopt-", "dhcp-options"),
     ("lt-", "launch-template"),
-    ("key-", "key-pair"),
     ("pcx-", "vpc-peering-connection"),
     ("cgw-", "customer-gateway"),
     ("vgw-", "vpn-gateway"),
@@ -60,7 +59,6 @@ pub const EC2_ID_PREFIXES: &[(&str, &str)] = &[
     ("tmf-", "traffic-mirror-filter"),
     ("tms-", "traffic-mirror-session"),
     ("tmt-", "traffic-mirror-target"),
-    ("pg-", "placement-group"),
     ("eic-", "instance-connect-endpoint"),
 ];
 
@@ -86,18 +84,35 @@ pub fn plausible(ty: &ResourceType, value: &str) -> bool {
         if let Some(kind) = ec2_type_for_id(value) {
             return kind == &*ty.name;
         }
+        // A type with a known id prefix takes only ids with that prefix (`mi-` is no
+        // EC2 instance).
+        if EC2_ID_PREFIXES.iter().any(|(_, t)| *t == &*ty.name) {
+            return false;
+        }
     }
     true
 }
 
 /// Runs the curated handler for `event`, if there is one. Returns whether a handler
 /// exists (its targets, possibly none, are in `out`).
-pub(crate) fn resolve(catalog: &Catalog, svc: &Service, event: &Event<'_>, fields: &Fields, out: &mut Vec<Target>) -> bool {
+pub(crate) fn resolve(
+    catalog: &Catalog,
+    svc: &Service,
+    event: &Event<'_>,
+    fields: &Fields,
+    out: &mut Vec<Target>,
+) -> bool {
     let name: &str = &event.event_name;
     match (&*svc.prefix, name) {
         // Tags name their resources by bare id, of any EC2 type.
         ("ec2", "CreateTags" | "DeleteTags") => {
-            ec2_ids(svc, event, fields, &["resourceid", "resourcesset", "resources"], out);
+            ec2_ids(
+                svc,
+                event,
+                fields,
+                &["resourceid", "resourcesset", "resources"],
+                out,
+            );
             true
         }
         // The association id is all a disassociation names: recall what it joined.
@@ -114,18 +129,59 @@ pub(crate) fn resolve(catalog: &Catalog, svc: &Service, event: &Event<'_>, field
         // Remember associations as they are made, then resolve the call as usual.
         ("ec2", "AssociateRouteTable" | "ReplaceRouteTableAssociation" | "AssociateAddress") => {
             resolve_generic(catalog, svc, event, fields, out);
-            let new_id = fields.response_top("newAssociationId").or_else(|| fields.response_top("associationId"));
+            let new_id = fields
+                .response_top("newAssociationId")
+                .or_else(|| fields.response_top("associationId"));
             if let Some(id) = new_id {
-                let arns = out.iter().map(|t| (t.arn.clone(), t.resource_type.clone(), t.resource_id.clone())).collect();
+                let arns = out
+                    .iter()
+                    .map(|t| {
+                        (
+                            t.arn.clone(),
+                            t.resource_type.clone(),
+                            t.resource_id.clone(),
+                        )
+                    })
+                    .collect();
                 catalog.associations.remember(id, arns);
             }
+            true
+        }
+        // Stack sets are named `name:uuid` in one field, which the template splits.
+        ("cloudformation", _) if name.contains("StackSet") => {
+            let id = fields
+                .response_top("stackSetId")
+                .or_else(|| fields.request_top("stackSetId"))
+                .or_else(|| fields.request_top("stackSetName"))
+                .filter(|v| v.contains(':') && !v.starts_with("arn:"));
+            let Some(id) = id else { return false };
+            let Some(ty) = svc.type_named("stackset") else {
+                return false;
+            };
+            let ctx = Ctx::of(event);
+            let arn = format!(
+                "arn:{}:cloudformation:{}:{}:stackset/{id}",
+                ctx.partition, ctx.region, ctx.account
+            );
+            let action = if name.starts_with("Delete") && name.ends_with("StackSet") {
+                Action::Delete
+            } else {
+                Action::Update
+            };
+            push_unique(out, target(ty, arn, id.to_string(), action));
             true
         }
         _ => false,
     }
 }
 
-fn resolve_generic(catalog: &Catalog, svc: &Service, event: &Event<'_>, fields: &Fields, out: &mut Vec<Target>) {
+fn resolve_generic(
+    catalog: &Catalog,
+    svc: &Service,
+    event: &Event<'_>,
+    fields: &Fields,
+    out: &mut Vec<Target>,
+) {
     if let Some((_, entry)) = catalog.lookup(svc, &event.event_name) {
         catalog.resolve_entry(svc, entry, &Ctx::of(event), fields, out);
     }
@@ -192,7 +248,13 @@ impl Associations {
 }
 
 /// Targets for bare EC2 ids (or ARNs) found under `keys`, typed by id prefix.
-fn ec2_ids(svc: &Service, event: &Event<'_>, fields: &Fields, keys: &[&str], out: &mut Vec<Target>) {
+fn ec2_ids(
+    svc: &Service,
+    event: &Event<'_>,
+    fields: &Fields,
+    keys: &[&str],
+    out: &mut Vec<Target>,
+) {
     let ctx = Ctx::of(event);
     let keys: Vec<Key> = keys.iter().map(|k| Key::anywhere(k)).collect();
     let mut ids = Vec::new();
@@ -207,7 +269,11 @@ fn ec2_ids(svc: &Service, event: &Event<'_>, fields: &Fields, keys: &[&str], out
         let Some(ty) = ec2_type_for_id(id).and_then(|t| svc.type_named(t)) else {
             continue;
         };
-        let region = if ty.template.has_region() { ctx.region } else { "" };
+        let region = if ty.template.has_region() {
+            ctx.region
+        } else {
+            ""
+        };
         if let Some(arn) = ty.template.fill(ctx.partition, region, ctx.account, &[id]) {
             push_unique(out, target(ty, arn, id.to_string(), Action::Update));
         }

@@ -31,7 +31,10 @@ impl Fields {
                 .map(unwrap_wrapper)
                 .unwrap_or(Value::Null)
         };
-        Fields { request: parse(request), response: parse(response) }
+        Fields {
+            request: parse(request),
+            response: parse(response),
+        }
     }
 
     /// Values of the first key (in order) found in the request, else the response.
@@ -90,7 +93,10 @@ fn unwrap_wrapper(v: Value) -> Value {
                 .next()
                 .is_some_and(|k| k.ends_with("Request") || k.ends_with("Response"));
             if wrapped && m.values().next().is_some_and(Value::is_object) {
-                m.into_iter().next().map(|(_, inner)| inner).unwrap_or(Value::Null)
+                m.into_iter()
+                    .next()
+                    .map(|(_, inner)| inner)
+                    .unwrap_or(Value::Null)
             } else {
                 Value::Object(m)
             }
@@ -144,15 +150,14 @@ fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>, nesting: u8) {
         return;
     }
     match v {
-        Value::String(s) if !s.is_empty() => {
-            if !out.contains(&s.as_str()) {
-                out.push(s)
-            }
-        }
+        Value::String(s) if !s.is_empty() && !out.contains(&s.as_str()) => out.push(s),
         Value::Array(a) => a.iter().for_each(|x| strings(x, out, nesting + 1)),
         Value::Object(m) => {
             for (k, x) in m {
-                if matches!(k.as_str(), "content" | "item" | "items" | "member" | "value") {
+                if matches!(
+                    k.as_str(),
+                    "content" | "item" | "items" | "member" | "value"
+                ) {
                     strings(x, out, nesting + 1);
                 }
             }
@@ -173,7 +178,9 @@ mod tests {
     fn shallowest_and_arrays() {
         let f = Fields::parse(
             None,
-            Some(r#"{"instancesSet":{"items":[{"instanceId":"i-1","networkInterfaceSet":{"items":[{"attachment":{"instanceId":"x"}}]}},{"instanceId":"i-2"}]}}"#),
+            Some(
+                r#"{"instancesSet":{"items":[{"instanceId":"i-1","networkInterfaceSet":{"items":[{"attachment":{"instanceId":"x"}}]}},{"instanceId":"i-2"}]}}"#,
+            ),
         );
         let mut out = Vec::new();
         f.first_values(&[key("instanceid")], &mut out);
@@ -202,6 +209,9 @@ mod tests {
         assert!(out.is_empty());
         f.first_values(&[key("name")], &mut out);
         assert_eq!(out, ["deep"]);
-        assert_eq!(Fields::parse(Some(r#"{"Path":"/x/"}"#), None).request_top("path"), Some("/x/"));
+        assert_eq!(
+            Fields::parse(Some(r#"{"Path":"/x/"}"#), None).request_top("path"),
+            Some("/x/")
+        );
     }
 }

@@ -25,7 +25,7 @@
 //! - [`curated`]: hand-written handlers for events the generic rules cannot resolve.
 //! - [`settle`]: settle delays per event type.
 //! - [`coverage`]: the coverage measure over a corpus (`processor catalog coverage`).
-//! - [`error`]: [`CatalogError`].
+//! - [`error`]: the crate's error type, [`CatalogError`].
 #![deny(missing_docs)]
 
 pub mod catalog;

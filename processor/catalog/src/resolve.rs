@@ -6,7 +6,9 @@
 //! record holds); else the record's own `resources` field; else nothing (the pipeline
 //! then emits a service-scope request).
 
-use processor_core::resolve::{from_resources_field, partition_for_region, push_unique, resource_id_from_arn, Resolver};
+use processor_core::resolve::{
+    from_resources_field, partition_for_region, push_unique, resource_id_from_arn, Resolver,
+};
 use processor_core::{Action, Event, Target};
 
 use crate::catalog::{Catalog, Entry, ResourceType, Service};
@@ -91,17 +93,25 @@ impl Catalog {
                 );
                 if crate::curated::resolve(self, svc, event, &fields, out) {
                     if out.len() > start {
-                        return Outcome { source: Source::Curated, miss: None };
+                        return Outcome {
+                            source: Source::Curated,
+                            miss: None,
+                        };
                     }
                     miss = Some(Miss::FieldsMissing);
                 } else {
                     match self.lookup(svc, &event.event_name) {
                         None => miss = Some(Miss::UnknownEvent),
-                        Some((_, entry)) if !entry.has_targets() => miss = Some(Miss::NoResourceType),
+                        Some((_, entry)) if !entry.has_targets() => {
+                            miss = Some(Miss::NoResourceType)
+                        }
                         Some((_, entry)) => {
                             self.resolve_entry(svc, entry, &Ctx::of(event), &fields, out);
                             if out.len() > start {
-                                return Outcome { source: Source::Catalog, miss: None };
+                                return Outcome {
+                                    source: Source::Catalog,
+                                    miss: None,
+                                };
                             }
                             miss = Some(Miss::FieldsMissing);
                         }
@@ -110,18 +120,33 @@ impl Catalog {
             }
         }
         from_resources_field(event, out);
-        let source = if out.len() > start { Source::ResourcesField } else { Source::None };
+        let source = if out.len() > start {
+            Source::ResourcesField
+        } else {
+            Source::None
+        };
         Outcome { source, miss }
     }
 
     /// Resolves one generated entry against the record's fields.
-    pub(crate) fn resolve_entry(&self, svc: &Service, entry: &Entry, ctx: &Ctx<'_>, fields: &Fields, out: &mut Vec<Target>) {
+    pub(crate) fn resolve_entry(
+        &self,
+        svc: &Service,
+        entry: &Entry,
+        ctx: &Ctx<'_>,
+        fields: &Fields,
+        out: &mut Vec<Target>,
+    ) {
         let mut values: Vec<&str> = Vec::new();
         for spec in entry.targets.iter() {
             let Some(ty) = svc.types.get(spec.type_index as usize) else {
                 continue;
             };
-            let action = if spec.delete { Action::Delete } else { Action::Update };
+            let action = if spec.delete {
+                Action::Delete
+            } else {
+                Action::Update
+            };
             // 1. A full ARN of this type under one of its ARN keys.
             if let Some(id) = spec.arn_keys {
                 values.clear();
@@ -158,8 +183,13 @@ impl Catalog {
         let n = key_lists.len();
         if n == 0 {
             // A template without placeholders (an account-wide singleton).
-            if let Some(arn) = ty.template.fill(ctx.partition, region_for(ty, ctx), ctx.account, &[]) {
-                let id = resource_id_from_arn(&arn).unwrap_or(ctx.account).to_string();
+            if let Some(arn) =
+                ty.template
+                    .fill(ctx.partition, region_for(ty, ctx), ctx.account, &[])
+            {
+                let id = resource_id_from_arn(&arn)
+                    .unwrap_or(ctx.account)
+                    .to_string();
                 push_unique(out, target(ty, arn, id, action));
                 return true;
             }
@@ -223,7 +253,10 @@ impl Catalog {
                 continue;
             }
             let refs: Vec<&str> = row.iter().map(String::as_str).collect();
-            if let Some(arn) = ty.template.fill(ctx.partition, region_for(ty, ctx), ctx.account, &refs) {
+            if let Some(arn) =
+                ty.template
+                    .fill(ctx.partition, region_for(ty, ctx), ctx.account, &refs)
+            {
                 push_unique(out, target(ty, arn, id.to_string(), action));
                 any = true;
             }
@@ -270,8 +303,18 @@ fn region_for<'a>(ty: &ResourceType, ctx: &Ctx<'a>) -> &'a str {
     }
 }
 
-pub(crate) fn target(ty: &ResourceType, arn: String, resource_id: String, action: Action) -> Target {
-    Target { arn, resource_type: ty.qualified.to_string(), resource_id, action }
+pub(crate) fn target(
+    ty: &ResourceType,
+    arn: String,
+    resource_id: String,
+    action: Action,
+) -> Target {
+    Target {
+        arn,
+        resource_type: ty.qualified.to_string(),
+        resource_id,
+        action,
+    }
 }
 
 /// Pushes each value that is an ARN of type `ty`; true if any was.

@@ -40,7 +40,13 @@ mod tests {
         assert_eq!(settle_delay("rds", "CreateDBInstance"), 600);
         assert_eq!(settle_delay("eks", "CreateCluster"), 900);
         assert_eq!(settle_delay("cloudfront", "UpdateDistribution"), 600);
-        assert_eq!(settle_delay("s3", "PutBucketPolicy"), default_settle_delay("s3", "PutBucketPolicy"));
-        assert_eq!(settle_delay("ec2", "RunInstances"), default_settle_delay("ec2", "RunInstances"));
+        assert_eq!(
+            settle_delay("s3", "PutBucketPolicy"),
+            default_settle_delay("s3", "PutBucketPolicy")
+        );
+        assert_eq!(
+            settle_delay("ec2", "RunInstances"),
+            default_settle_delay("ec2", "RunInstances")
+        );
     }
 }

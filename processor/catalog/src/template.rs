@@ -48,6 +48,8 @@ pub struct Template {
     service: Box<str>,
     has_region: bool,
     has_account: bool,
+    /// A literal `*` (`apps/*`): the type stands for "all of them", never one resource.
+    has_star: bool,
 }
 
 impl Template {
@@ -89,7 +91,9 @@ impl Template {
                             strip_leading_slash: name.contains("WithoutLeadingSlash"),
                             lead,
                         };
-                        vars = vars.checked_add(1).ok_or_else(|| bad("too many placeholders"))?;
+                        vars = vars
+                            .checked_add(1)
+                            .ok_or_else(|| bad("too many placeholders"))?;
                         Seg::Var(v)
                     }
                 });
@@ -106,11 +110,18 @@ impl Template {
         if let Some(Seg::Var(v)) = segs.last_mut() {
             v.slash = true;
         }
-        let service = raw.split(':').nth(2).ok_or_else(|| bad("fewer than 6 ARN parts"))?;
+        let service = raw
+            .split(':')
+            .nth(2)
+            .ok_or_else(|| bad("fewer than 6 ARN parts"))?;
         if !raw.starts_with("arn:") || raw.split(':').count() < 6 {
             return Err(bad("not an ARN template"));
         }
+        let has_star = segs
+            .iter()
+            .any(|s| matches!(s, Seg::Lit(l) if l.contains('*')));
         Ok(Template {
+            has_star,
             raw: raw.into(),
             has_region: segs.contains(&Seg::Region),
             has_account: segs.contains(&Seg::Account),
@@ -155,8 +166,18 @@ impl Template {
 
     /// Builds the ARN from the event's partition, region and account and one value per
     /// placeholder (already normalised by [`Var::clean`]). `None` if the result would
-    /// not match the template (a value with a `:` where none may be, ...).
-    pub fn fill(&self, partition: &str, region: &str, account: &str, values: &[&str]) -> Option<String> {
+    /// not match the template (a value with a `:` where none may be, ...) or the
+    /// template names all resources of its kind (`apps/*`).
+    pub fn fill(
+        &self,
+        partition: &str,
+        region: &str,
+        account: &str,
+        values: &[&str],
+    ) -> Option<String> {
+        if self.has_star {
+            return None;
+        }
         let mut out = String::with_capacity(self.raw.len() + 32);
         for seg in self.segs.iter() {
             match seg {
@@ -223,7 +244,8 @@ impl Var {
         if !self.lead.is_empty() {
             if let Some(rest) = v.strip_prefix('/').unwrap_or(v).strip_prefix(&*self.lead) {
                 v = rest;
-            } else if v.starts_with('/') && !self.strip_leading_slash && !self.name.contains("Path") {
+            } else if v.starts_with('/') && !self.strip_leading_slash && !self.name.contains("Path")
+            {
                 return "";
             }
         }
@@ -247,7 +269,9 @@ fn match_segs<'a>(segs: &[Seg], s: &'a str, last: &mut Option<&'a str>) -> bool 
         return s.is_empty();
     };
     match first {
-        Seg::Lit(l) => s.strip_prefix(&**l).is_some_and(|r| match_segs(rest, r, last)),
+        Seg::Lit(l) => s
+            .strip_prefix(&**l)
+            .is_some_and(|r| match_segs(rest, r, last)),
         Seg::Partition => {
             let end = s.find(':').unwrap_or(s.len());
             let p = &s[..end];
@@ -257,7 +281,9 @@ fn match_segs<'a>(segs: &[Seg], s: &'a str, last: &mut Option<&'a str>) -> bool 
         }
         Seg::Region => {
             let end = s.find(':').unwrap_or(s.len());
-            s[..end].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            s[..end]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && match_segs(rest, &s[end..], last)
         }
         Seg::Account => {
@@ -293,33 +319,55 @@ mod tests {
 
     #[test]
     fn fill_and_match() {
-        let t = Template::parse("arn:${Partition}:ec2:${Region}:${Account}:instance/${InstanceId}").unwrap();
+        let t = Template::parse("arn:${Partition}:ec2:${Region}:${Account}:instance/${InstanceId}")
+            .unwrap();
         assert_eq!(t.service(), "ec2");
         assert!(t.has_region() && t.has_account());
-        let arn = t.fill("aws", "us-east-1", "123456789012", &["i-1"]).unwrap();
+        let arn = t
+            .fill("aws", "us-east-1", "123456789012", &["i-1"])
+            .unwrap();
         assert_eq!(arn, "arn:aws:ec2:us-east-1:123456789012:instance/i-1");
         assert_eq!(t.capture(&arn), Some("i-1"));
         assert!(!t.matches("arn:aws:ec2:us-east-1:123456789012:volume/vol-1"));
-        assert!(t.fill("aws", "us-east-1", "123456789012", &["a:b"]).is_none());
+        assert!(t
+            .fill("aws", "us-east-1", "123456789012", &["a:b"])
+            .is_none());
     }
 
     #[test]
     fn global_and_paths() {
-        let t = Template::parse("arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}").unwrap();
+        let t =
+            Template::parse("arn:${Partition}:iam::${Account}:role/${RoleNameWithPath}").unwrap();
         assert!(!t.has_region());
         assert!(t.matches("arn:aws:iam::123456789012:role/a/b/c"));
         let b = Template::parse("arn:${Partition}:s3:::${BucketName}").unwrap();
         assert!(!b.has_account());
         assert_eq!(b.capture("arn:aws:s3:::my-bucket"), Some("my-bucket"));
-        let f = Template::parse("arn:${Partition}:lambda:${Region}:${Account}:function:${FunctionName}").unwrap();
+        let f = Template::parse(
+            "arn:${Partition}:lambda:${Region}:${Account}:function:${FunctionName}",
+        )
+        .unwrap();
         assert!(f.matches("arn:aws:lambda:us-east-1:123456789012:function:f"));
         assert!(!f.matches("arn:aws:lambda:us-east-1:123456789012:function:f:1"));
     }
 
     #[test]
+    fn star_templates_are_never_filled() {
+        let t = Template::parse("arn:${Partition}:mobiletargeting:${Region}:${Account}:apps/*")
+            .unwrap();
+        assert!(t.fill("aws", "us-east-1", "123456789012", &[]).is_none());
+    }
+
+    #[test]
     fn multi_var_capture_is_last() {
-        let t = Template::parse("arn:${Partition}:ecs:${Region}:${Account}:service/${ClusterName}/${ServiceName}").unwrap();
-        assert_eq!(t.capture("arn:aws:ecs:eu-west-1:123456789012:service/c1/s1"), Some("s1"));
+        let t = Template::parse(
+            "arn:${Partition}:ecs:${Region}:${Account}:service/${ClusterName}/${ServiceName}",
+        )
+        .unwrap();
+        assert_eq!(
+            t.capture("arn:aws:ecs:eu-west-1:123456789012:service/c1/s1"),
+            Some("s1")
+        );
     }
 
     #[test]
@@ -330,8 +378,15 @@ mod tests {
         assert_eq!(v.clean("Z1"), "Z1");
         assert_eq!(v.clean("/change/C1"), "");
         let q = Template::parse("arn:${Partition}:sqs:${Region}:${Account}:${QueueName}").unwrap();
-        assert_eq!(q.vars().next().unwrap().clean("https://sqs.us-east-1.amazonaws.com/123456789012/q1"), "q1");
-        let a = Template::parse("arn:${Partition}:kms:${Region}:${Account}:alias/${Alias}").unwrap();
+        assert_eq!(
+            q.vars()
+                .next()
+                .unwrap()
+                .clean("https://sqs.us-east-1.amazonaws.com/123456789012/q1"),
+            "q1"
+        );
+        let a =
+            Template::parse("arn:${Partition}:kms:${Region}:${Account}:alias/${Alias}").unwrap();
         assert_eq!(a.vars().next().unwrap().clean("alias/my"), "my");
         let p = Template::parse("arn:${Partition}:ssm:${Region}:${Account}:parameter/${ParameterNameWithoutLeadingSlash}").unwrap();
         assert_eq!(p.vars().next().unwrap().clean("/a/b"), "a/b");

@@ -40,5 +40,9 @@ fn invictus_corpus_resolves_to_resources() {
     }
     assert_eq!(cov.events, 2900);
     assert_eq!(cov.mutating, 435);
-    assert!(cov.percent() >= 98.0, "coverage {:.1}% below 98%", cov.percent());
+    assert!(
+        cov.percent() >= 98.0,
+        "coverage {:.1}% below 98%",
+        cov.percent()
+    );
 }

@@ -30,7 +30,14 @@ const fn c(
     resp: &'static str,
     want: &'static [(Action, &'static str)],
 ) -> Case {
-    Case { source, name, region: "us-east-1", req, resp, want }
+    Case {
+        source,
+        name,
+        region: "us-east-1",
+        req,
+        resp,
+        want,
+    }
 }
 
 const fn cr(
@@ -41,7 +48,14 @@ const fn cr(
     resp: &'static str,
     want: &'static [(Action, &'static str)],
 ) -> Case {
-    Case { source, name, region, req, resp, want }
+    Case {
+        source,
+        name,
+        region,
+        req,
+        resp,
+        want,
+    }
 }
 
 const N: &str = "null";
@@ -429,6 +443,9 @@ const CASES: &[Case] = &[
     c("rds", "CreateDBSubnetGroup", r#"{"dBSubnetGroupName":"mysubnetgroup","dBSubnetGroupDescription":"d","subnetIds":["subnet-9d4a7b6c"]}"#,
       r#"{"dBSubnetGroupName":"mysubnetgroup","dBSubnetGroupArn":"arn:aws:rds:us-east-1:123456789012:subgrp:mysubnetgroup"}"#,
       &[(U, "arn:aws:rds:us-east-1:123456789012:subgrp:mysubnetgroup")]),
+    c("rds", "RestoreDBInstanceFromDBSnapshot", r#"{"dBInstanceIdentifier":"mynewdbinstance","dBSnapshotIdentifier":"mydbsnapshot"}"#,
+      r#"{"dBInstanceIdentifier":"mynewdbinstance","dBInstanceArn":"arn:aws:rds:us-east-1:123456789012:db:mynewdbinstance","dBInstanceStatus":"creating"}"#,
+      &[(U, "arn:aws:rds:us-east-1:123456789012:db:mynewdbinstance")]),
     c("rds", "AddTagsToResource", r#"{"resourceName":"arn:aws:rds:us-east-1:123456789012:db:mydbinstance","tags":[{"key":"Name","value":"MyDB"}]}"#, N,
       &[(U, "arn:aws:rds:us-east-1:123456789012:db:mydbinstance")]),
 
@@ -722,15 +739,21 @@ fn documented_events_resolve_to_their_resources() {
     let mut failures = Vec::new();
     for case in CASES {
         let text = record(case);
-        let event = parse_record(&text).unwrap_or_else(|e| panic!("{} {}: bad fixture: {e}", case.source, case.name));
+        let event = parse_record(&text)
+            .unwrap_or_else(|e| panic!("{} {}: bad fixture: {e}", case.source, case.name));
         let mut out = Vec::new();
         catalog.resolve_detailed(&event, &mut out);
-        let mut got: Vec<(Action, String)> = out.iter().map(|t| (t.action, t.arn.clone())).collect();
-        let mut want: Vec<(Action, String)> = case.want.iter().map(|(a, s)| (*a, s.to_string())).collect();
+        let mut got: Vec<(Action, String)> =
+            out.iter().map(|t| (t.action, t.arn.clone())).collect();
+        let mut want: Vec<(Action, String)> =
+            case.want.iter().map(|(a, s)| (*a, s.to_string())).collect();
         got.sort_by(|a, b| a.1.cmp(&b.1));
         want.sort_by(|a, b| a.1.cmp(&b.1));
         if got != want {
-            failures.push(format!("{} {}:\n    want {want:?}\n    got  {got:?}", case.source, case.name));
+            failures.push(format!(
+                "{} {}:\n    want {want:?}\n    got  {got:?}",
+                case.source, case.name
+            ));
         }
         for t in &out {
             assert!(
@@ -742,17 +765,53 @@ fn documented_events_resolve_to_their_resources() {
             );
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn cases_cover_every_required_service() {
     let required = [
-        "acm", "autoscaling", "cloudformation", "cloudfront", "cloudhsm", "cloudtrail", "directconnect", "dynamodb", "ec2",
-        "elasticache", "elasticloadbalancing", "es", "iam", "kms", "rds", "redshift", "route53", "s3", "ses", "sqs", "waf",
-        "lambda", "ecs", "eks", "secretsmanager", "ssm", "logs", "sns", "events", "ecr",
+        "acm",
+        "autoscaling",
+        "cloudformation",
+        "cloudfront",
+        "cloudhsm",
+        "cloudtrail",
+        "directconnect",
+        "dynamodb",
+        "ec2",
+        "elasticache",
+        "elasticloadbalancing",
+        "es",
+        "iam",
+        "kms",
+        "rds",
+        "redshift",
+        "route53",
+        "s3",
+        "ses",
+        "sqs",
+        "waf",
+        "lambda",
+        "ecs",
+        "eks",
+        "secretsmanager",
+        "ssm",
+        "logs",
+        "sns",
+        "events",
+        "ecr",
     ];
     for s in required {
-        assert!(CASES.iter().filter(|c| c.source == s).count() >= 3, "fewer than 3 cases for {s}");
+        assert!(
+            CASES.iter().filter(|c| c.source == s).count() >= 3,
+            "fewer than 3 cases for {s}"
+        );
     }
 }

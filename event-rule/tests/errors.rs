@@ -1,0 +1,145 @@
+//! AWS failures the local emulators cannot produce, against a scripted HTTP server:
+//! throttling retried with backoff, access denied naming action and resource.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use event_rule::aws::{self, AccountCtx, SdkOptions};
+use event_rule::error::{AwsErrorKind, Error};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Serves `responses` in turn (the last one repeats), one per request; returns the
+/// endpoint and the request counter.
+async fn scripted(responses: Vec<(u16, &'static str, &'static str)>) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (responses, counter) = (responses.clone(), counter.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    // Read one request: headers, then Content-Length bytes of body.
+                    let Some(end) = find(&buf, b"\r\n\r\n") else {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + len {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    }
+                    buf.drain(..end + 4 + len);
+                    let i = counter.fetch_add(1, Ordering::SeqCst);
+                    let (status, ctype, body) = responses[i.min(responses.len() - 1)];
+                    let extra = if ctype.contains("json") && status >= 400 {
+                        "x-amzn-ErrorType: AccessDeniedException\r\n"
+                    } else {
+                        ""
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), count)
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+async fn sdk(endpoint: &str, attempts: u32) -> aws_config::SdkConfig {
+    aws::load_sdk_config(&SdkOptions {
+        region: "us-west-2".into(),
+        max_attempts: attempts,
+        endpoint_url: Some(endpoint.into()),
+        static_credentials: Some(("testing".into(), "testing".into())),
+    })
+    .await
+}
+
+const THROTTLED: &str = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
+const IDENTITY: &str = r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/t</Arn><UserId>AIDA</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></GetCallerIdentityResponse>"#;
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (endpoint, count) = scripted(vec![
+            (400, "text/xml", THROTTLED),
+            (400, "text/xml", THROTTLED),
+            (200, "text/xml", IDENTITY),
+        ])
+        .await;
+        let started = Instant::now();
+        let id = aws::identity(&sdk(&endpoint, 8).await)
+            .await
+            .expect("succeeds after retries");
+        assert_eq!(id.account, "123456789012");
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            3,
+            "two throttled attempts, then success"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(50),
+            "backed off between attempts"
+        );
+
+        // Throttled on every attempt: a clear, retryable error after max attempts.
+        let (endpoint, count) = scripted(vec![(400, "text/xml", THROTTLED)]).await;
+        let err = aws::identity(&sdk(&endpoint, 3).await).await.unwrap_err();
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        assert!(err.is_retryable());
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "throttled (gave up after retrying with backoff): sts:GetCallerIdentity"
+            ),
+            "{text}"
+        );
+    })
+    .await
+    .expect("timed out");
+}
+
+#[tokio::test]
+async fn access_denied_names_the_action_and_resource() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let body = r#"{"__type":"AccessDeniedException","message":"User: arn:aws:iam::123456789012:user/t is not authorized to perform: cloudtrail:DescribeTrails"}"#;
+        let (endpoint, count) = scripted(vec![(400, "application/x-amz-json-1.1", body)]).await;
+        let ctx = AccountCtx { account: "123456789012".into(), sdk: sdk(&endpoint, 5).await };
+        let err = event_rule::discover::trail_coverage(&ctx, "eu-west-1", false).await.unwrap_err();
+        assert_eq!(count.load(Ordering::SeqCst), 1, "access denied is not retried");
+        let Error::Aws(e) = &err else { panic!("{err:?}") };
+        assert_eq!(e.kind, AwsErrorKind::AccessDenied);
+        assert_eq!(e.action, "cloudtrail:DescribeTrails");
+        assert_eq!((e.account.as_str(), e.region.as_str()), ("123456789012", "eu-west-1"));
+        let text = err.to_string();
+        assert!(text.starts_with("access denied: cloudtrail:DescribeTrails on trails (account 123456789012, region eu-west-1)"), "{text}");
+        assert!(!err.is_retryable());
+    })
+    .await
+    .expect("timed out");
+}

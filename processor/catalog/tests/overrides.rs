@@ -1,0 +1,306 @@
+//! One fixture per curated override: every entry of `gen/overrides.json` and every
+//! hand-written handler of `src/curated.rs`, each with a record written from the AWS
+//! documentation of the event and the ARN expected by hand. A last test checks that no
+//! entry of `overrides.json` is left without a fixture.
+
+use processor_catalog::Catalog;
+use processor_core::event::parse_record;
+use processor_core::{Action, Target};
+
+const U: Action = Action::Update;
+const D: Action = Action::Delete;
+
+struct Fixture {
+    /// The override it covers: `<section>:<key>` of overrides.json, or `curated:<what>`.
+    covers: &'static str,
+    source: &'static str,
+    name: &'static str,
+    req: &'static str,
+    resp: &'static str,
+    resources: &'static str,
+    want: &'static [(Action, &'static str)],
+}
+
+const fn f(
+    covers: &'static str,
+    source: &'static str,
+    name: &'static str,
+    req: &'static str,
+    resp: &'static str,
+    want: &'static [(Action, &'static str)],
+) -> Fixture {
+    Fixture {
+        covers,
+        source,
+        name,
+        req,
+        resp,
+        resources: "null",
+        want,
+    }
+}
+
+const N: &str = "null";
+
+#[rustfmt::skip]
+const FIXTURES: &[Fixture] = &[
+    // --- event sources
+    f("event_sources:cloudwatch", "monitoring.amazonaws.com", "PutMetricAlarm",
+      r#"{"alarmName":"my-alarm","metricName":"CPUUtilization","namespace":"AWS/EC2","threshold":70.0}"#, N,
+      &[(U, "arn:aws:cloudwatch:us-east-1:123456789012:alarm:my-alarm")]),
+    f("event_sources:cloudwatch", "monitoring.amazonaws.com", "DeleteAlarms",
+      r#"{"alarmNames":["my-alarm"]}"#, N,
+      &[(D, "arn:aws:cloudwatch:us-east-1:123456789012:alarm:my-alarm")]),
+    f("event_source_aliases:mobiletargeting", "pinpoint.amazonaws.com", "DeleteApp",
+      r#"{"applicationId":"6e0b7591a90841d2b5d93fa11143e5a7"}"#, N,
+      &[(D, "arn:aws:mobiletargeting:us-east-1:123456789012:apps/6e0b7591a90841d2b5d93fa11143e5a7")]),
+    // --- event names that are not IAM actions
+    f("event_names:s3", "s3.amazonaws.com", "DeleteBucketPublicAccessBlock",
+      r#"{"bucketName":"amzn-s3-demo-bucket","publicAccessBlock":""}"#, N,
+      &[(U, "arn:aws:s3:::amzn-s3-demo-bucket")]),
+    // --- keys per resource type
+    f("type_keys:ec2:security-group", "ec2.amazonaws.com", "AuthorizeSecurityGroupIngress",
+      r#"{"groupId":"sg-903004f8","ipPermissions":{"items":[]}}"#, r#"{"_return":true}"#,
+      &[(U, "arn:aws:ec2:us-east-1:123456789012:security-group/sg-903004f8")]),
+    f("type_keys:ec2:vpc-flow-log", "ec2.amazonaws.com", "DeleteFlowLogs",
+      r#"{"DeleteFlowLogsRequest":{"FlowLogId":{"tag":1,"content":"fl-1a2b3c4d"}}}"#, N,
+      &[(D, "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/fl-1a2b3c4d")]),
+    f("type_keys:ec2:vpc-flow-log", "ec2.amazonaws.com", "CreateFlowLogs",
+      r#"{"CreateFlowLogsRequest":{"ResourceId":{"tag":1,"content":"vpc-1a2b3c4d"},"TrafficType":"ALL"}}"#,
+      r#"{"CreateFlowLogsResponse":{"flowLogIdSet":{"item":"fl-1a2b3c4d"},"unsuccessful":""}}"#,
+      &[(U, "arn:aws:ec2:us-east-1:123456789012:vpc-flow-log/fl-1a2b3c4d")]),
+    f("type_keys:cloudhsm:cluster", "cloudhsm.amazonaws.com", "InitializeCluster",
+      r#"{"clusterId":"cluster-igklspoyj5v","signedCert":"HIDDEN","trustAnchor":"HIDDEN"}"#, r#"{"state":"INITIALIZE_IN_PROGRESS"}"#,
+      &[(U, "arn:aws:cloudhsm:us-east-1:123456789012:cluster/cluster-igklspoyj5v")]),
+    f("type_keys:cloudhsm:backup", "cloudhsm.amazonaws.com", "RestoreBackup",
+      r#"{"backupId":"backup-ro5c4er4aac"}"#, r#"{"backup":{"backupId":"backup-ro5c4er4aac","backupState":"READY"}}"#,
+      &[(U, "arn:aws:cloudhsm:us-east-1:123456789012:backup/backup-ro5c4er4aac")]),
+    f("type_keys:ses:identity", "ses.amazonaws.com", "VerifyEmailIdentity",
+      r#"{"emailAddress":"user@example.com"}"#, N,
+      &[(U, "arn:aws:ses:us-east-1:123456789012:identity/user@example.com")]),
+    f("type_keys:ec2:key-pair", "ec2.amazonaws.com", "DeleteKeyPair",
+      r#"{"keyName":"my-key-pair"}"#, r#"{"_return":true}"#,
+      &[(D, "arn:aws:ec2:us-east-1:123456789012:key-pair/my-key-pair")]),
+    f("type_keys:sqs:queue", "sqs.amazonaws.com", "DeleteQueue",
+      r#"{"queueUrl":"https://sqs.us-east-1.amazonaws.com/123456789012/MyQueue"}"#, N,
+      &[(D, "arn:aws:sqs:us-east-1:123456789012:MyQueue")]),
+    f("type_keys:s3:object", "s3.amazonaws.com", "PutObject",
+      r#"{"bucketName":"amzn-s3-demo-bucket","key":"reports/2024/01.csv","Host":"amzn-s3-demo-bucket.s3.us-east-1.amazonaws.com"}"#, N,
+      &[(U, "arn:aws:s3:::amzn-s3-demo-bucket/reports/2024/01.csv")]),
+    // --- per-action corrections
+    f("actions:ec2:AllocateAddress", "ec2.amazonaws.com", "AllocateAddress",
+      r#"{"domain":"vpc","publicIpv4Pool":"ipv4pool-ec2-1234567890abcdef0"}"#, r#"{"publicIp":"203.0.113.0","allocationId":"eipalloc-64d5890a"}"#,
+      &[(U, "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-64d5890a")]),
+    f("actions:ec2:ReleaseAddress", "ec2.amazonaws.com", "ReleaseAddress",
+      r#"{"allocationId":"eipalloc-64d5890a"}"#, r#"{"_return":true}"#,
+      &[(D, "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-64d5890a")]),
+    f("actions:ssm:SendCommand", "ssm.amazonaws.com", "SendCommand",
+      r#"{"instanceIds":["i-0123456789abcdef0","mi-0123456789abcdef0"],"documentName":"AWS-RunShellScript"}"#, N,
+      &[(U, "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0"), (U, "arn:aws:ssm:us-east-1:123456789012:managed-instance/mi-0123456789abcdef0")]),
+    f("actions:ssm:PutComplianceItems", "ssm.amazonaws.com", "PutComplianceItems",
+      r#"{"resourceId":"i-0123456789abcdef0","resourceType":"ManagedInstance","complianceType":"Custom:Patch","items":[]}"#, N,
+      &[(U, "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0")]),
+    f("actions:kms:CreateAlias", "kms.amazonaws.com", "CreateAlias",
+      r#"{"aliasName":"alias/ExampleAlias","targetKeyId":"1234abcd-12ab-34cd-56ef-1234567890ab"}"#, N,
+      &[(U, "arn:aws:kms:us-east-1:123456789012:alias/ExampleAlias"), (U, "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")]),
+    f("actions:kms:UpdateAlias", "kms.amazonaws.com", "UpdateAlias",
+      r#"{"aliasName":"alias/ExampleAlias","targetKeyId":"0987dcba-09fe-87dc-65ba-ab0987654321"}"#, N,
+      &[(U, "arn:aws:kms:us-east-1:123456789012:alias/ExampleAlias"), (U, "arn:aws:kms:us-east-1:123456789012:key/0987dcba-09fe-87dc-65ba-ab0987654321")]),
+    f("actions:route53:AssociateVPCWithHostedZone", "route53.amazonaws.com", "AssociateVPCWithHostedZone",
+      r#"{"hostedZoneId":"Z1PA6795UKMFR9","vPC":{"vPCRegion":"us-east-1","vPCId":"vpc-1a2b3c4d"}}"#, r#"{"changeInfo":{"id":"/change/C3HC6WDB2UANE2","status":"PENDING"}}"#,
+      &[(U, "arn:aws:route53:::hostedzone/Z1PA6795UKMFR9"), (U, "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1a2b3c4d")]),
+    f("actions:route53:DisassociateVPCFromHostedZone", "route53.amazonaws.com", "DisassociateVPCFromHostedZone",
+      r#"{"hostedZoneId":"Z1PA6795UKMFR9","vPC":{"vPCRegion":"us-east-1","vPCId":"vpc-1a2b3c4d"}}"#, r#"{"changeInfo":{"id":"/change/C3HC6WDB2UANE3","status":"PENDING"}}"#,
+      &[(U, "arn:aws:route53:::hostedzone/Z1PA6795UKMFR9"), (U, "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-1a2b3c4d")]),
+    // --- placeholders the record never carries
+    f("wildcards:autoscaling:autoScalingGroup", "autoscaling.amazonaws.com", "UpdateAutoScalingGroup",
+      r#"{"autoScalingGroupName":"my-asg","minSize":2}"#, N,
+      &[(U, "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/my-asg")]),
+    f("wildcards:autoscaling:launchConfiguration", "autoscaling.amazonaws.com", "DeleteLaunchConfiguration",
+      r#"{"launchConfigurationName":"my-lc"}"#, N,
+      &[(D, "arn:aws:autoscaling:us-east-1:123456789012:launchConfiguration:*:launchConfigurationName/my-lc")]),
+    f("wildcards:cloudformation:stack", "cloudformation.amazonaws.com", "DeleteStack",
+      r#"{"stackName":"my-stack"}"#, N,
+      &[(D, "arn:aws:cloudformation:us-east-1:123456789012:stack/my-stack/*")]),
+    f("wildcards:cloudformation:stackset", "cloudformation.amazonaws.com", "UpdateStackSet",
+      r#"{"stackSetName":"my-set","usePreviousTemplate":true}"#, r#"{"operationId":"c1a2b3c4-0000-1111-2222-333344445555"}"#,
+      &[(U, "arn:aws:cloudformation:us-east-1:123456789012:stackset/my-set:*")]),
+    // --- hand-written handlers (src/curated.rs)
+    f("curated:ec2-tags-by-id-prefix", "ec2.amazonaws.com", "CreateTags",
+      r#"{"resourcesSet":{"items":[{"resourceId":"sg-903004f8"},{"resourceId":"snap-066877671789bd71b"},{"resourceId":"subnet-9d4a7b6c"}]},"tagSet":{"items":[{"key":"k","value":"v"}]}}"#, r#"{"_return":true}"#,
+      &[(U, "arn:aws:ec2:us-east-1:123456789012:security-group/sg-903004f8"), (U, "arn:aws:ec2:us-east-1::snapshot/snap-066877671789bd71b"), (U, "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-9d4a7b6c")]),
+    f("curated:ec2-tags-by-id-prefix", "ec2.amazonaws.com", "DeleteTags",
+      r#"{"resourcesSet":{"items":[{"resourceId":"eipalloc-64d5890a"}]},"tagSet":{"items":[{"key":"k"}]}}"#, r#"{"_return":true}"#,
+      &[(U, "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-64d5890a")]),
+    f("curated:cloudformation-stackset-id", "cloudformation.amazonaws.com", "CreateStackSet",
+      r#"{"stackSetName":"my-set"}"#, r#"{"stackSetId":"my-set:2f1e7e43-60a5-4f5c-8c4a-0fd4d3b6f8b2"}"#,
+      &[(U, "arn:aws:cloudformation:us-east-1:123456789012:stackset/my-set:2f1e7e43-60a5-4f5c-8c4a-0fd4d3b6f8b2")]),
+    f("curated:cloudformation-stackset-id", "cloudformation.amazonaws.com", "DeleteStackSet",
+      r#"{"stackSetName":"my-set:2f1e7e43-60a5-4f5c-8c4a-0fd4d3b6f8b2"}"#, N,
+      &[(D, "arn:aws:cloudformation:us-east-1:123456789012:stackset/my-set:2f1e7e43-60a5-4f5c-8c4a-0fd4d3b6f8b2")]),
+    f("curated:plausible-ids", "ec2.amazonaws.com", "ModifyInstanceAttribute",
+      r#"{"instanceId":"vol-1234567890abcdef0"}"#, r#"{"_return":true}"#, &[]),
+    f("actions:lambda:UpdateAlias", "lambda.amazonaws.com", "UpdateAlias20150331",
+      r#"{"functionName":"my-function","name":"live","functionVersion":"2"}"#,
+      r#"{"aliasArn":"arn:aws:lambda:us-east-1:123456789012:function:my-function:live","name":"live"}"#,
+      &[(U, "arn:aws:lambda:us-east-1:123456789012:function:my-function:live")]),
+    f("actions:lambda:CreateAlias", "lambda.amazonaws.com", "CreateAlias20150331",
+      r#"{"functionName":"my-function","name":"live","functionVersion":"1"}"#,
+      r#"{"aliasArn":"arn:aws:lambda:us-east-1:123456789012:function:my-function:live","name":"live","functionVersion":"1"}"#,
+      &[(U, "arn:aws:lambda:us-east-1:123456789012:function:my-function:live")]),
+    f("actions:lambda:DeleteAlias", "lambda.amazonaws.com", "DeleteAlias20150331",
+      r#"{"functionName":"my-function","name":"live"}"#, N,
+      &[(D, "arn:aws:lambda:us-east-1:123456789012:function:my-function:live")]),
+    f("type_keys:mobiletargeting:app", "pinpoint.amazonaws.com", "UpdateApplicationSettings",
+      r#"{"applicationId":"6e0b7591a90841d2b5d93fa11143e5a7","writeApplicationSettingsRequest":{"cloudWatchMetricsEnabled":true}}"#, N,
+      &[(U, "arn:aws:mobiletargeting:us-east-1:123456789012:apps/6e0b7591a90841d2b5d93fa11143e5a7")]),
+    Fixture {
+        covers: "event_source_aliases:tag",
+        source: "tagging.amazonaws.com",
+        name: "TagResources",
+        req: r#"{"resourceARNList":["arn:aws:s3:::amzn-s3-demo-bucket"],"tags":{"k":"v"}}"#,
+        resp: r#"{"failedResourcesMap":{}}"#,
+        resources: r#"[{"accountId":"123456789012","type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::amzn-s3-demo-bucket"}]"#,
+        want: &[(U, "arn:aws:s3:::amzn-s3-demo-bucket")],
+    },
+    Fixture {
+        covers: "curated:plausible-ids",
+        source: "kms.amazonaws.com",
+        name: "DisableKey",
+        req: r#"{"keyId":"alias/ExampleAlias"}"#,
+        resp: N,
+        resources: r#"[{"accountId":"123456789012","type":"AWS::KMS::Key","ARN":"arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]"#,
+        want: &[(U, "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")],
+    },
+];
+
+fn record(source: &str, name: &str, req: &str, resp: &str, resources: &str) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","accountId":"123456789012"}},"eventTime":"2024-01-01T00:00:00Z","eventSource":"{source}","eventName":"{name}","awsRegion":"us-east-1","requestParameters":{req},"responseElements":{resp},"resources":{resources},"eventID":"e","readOnly":false,"eventType":"AwsApiCall","recipientAccountId":"123456789012"}}"#
+    )
+}
+
+fn resolve(source: &str, name: &str, req: &str, resp: &str, resources: &str) -> Vec<Target> {
+    let text = record(source, name, req, resp, resources);
+    let event = parse_record(&text).unwrap_or_else(|e| panic!("{source} {name}: bad fixture: {e}"));
+    let mut out = Vec::new();
+    Catalog::embedded().resolve_detailed(&event, &mut out);
+    out
+}
+
+fn sorted(v: impl IntoIterator<Item = (Action, String)>) -> Vec<(Action, String)> {
+    let mut v: Vec<_> = v.into_iter().collect();
+    v.sort_by(|a, b| a.1.cmp(&b.1));
+    v
+}
+
+#[test]
+fn every_fixture_resolves_as_documented() {
+    let mut failures = Vec::new();
+    for fx in FIXTURES {
+        let got = sorted(
+            resolve(fx.source, fx.name, fx.req, fx.resp, fx.resources)
+                .into_iter()
+                .map(|t| (t.action, t.arn)),
+        );
+        let want = sorted(fx.want.iter().map(|(a, s)| (*a, s.to_string())));
+        if got != want {
+            failures.push(format!(
+                "{} ({} {}):\n    want {want:?}\n    got  {got:?}",
+                fx.covers, fx.source, fx.name
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn tagging_alias_is_the_tag_service() {
+    let svc = Catalog::embedded()
+        .service_for_source("tagging.amazonaws.com")
+        .expect("alias known");
+    assert_eq!(&*svc.prefix, "tag");
+}
+
+#[test]
+fn every_override_has_a_fixture() {
+    let overrides: serde_json::Value =
+        serde_json::from_str(include_str!("../gen/overrides.json")).expect("valid JSON");
+    let mut missing = Vec::new();
+    for (section, entries) in overrides.as_object().expect("object") {
+        let Some(entries) = entries.as_object() else {
+            continue;
+        };
+        for key in entries.keys() {
+            let id = format!("{section}:{key}");
+            if !FIXTURES.iter().any(|f| f.covers == id) {
+                missing.push(id);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "overrides without a fixture: {missing:?}"
+    );
+}
+
+/// Disassociations name only the association: the catalog remembers what it joined.
+#[test]
+fn curated_association_memory() {
+    let assoc = resolve(
+        "ec2.amazonaws.com",
+        "AssociateRouteTable",
+        r#"{"routeTableId":"rtb-0aa1bb2cc3dd4ee5f","subnetId":"subnet-0aa1bb2cc3dd4ee5f"}"#,
+        r#"{"associationId":"rtbassoc-0aa1bb2cc3dd4ee5f","associationState":{"state":"associated"}}"#,
+        "null",
+    );
+    assert_eq!(assoc.len(), 2, "{assoc:?}");
+    let dis = resolve(
+        "ec2.amazonaws.com",
+        "DisassociateRouteTable",
+        r#"{"associationId":"rtbassoc-0aa1bb2cc3dd4ee5f"}"#,
+        r#"{"_return":true}"#,
+        "null",
+    );
+    assert_eq!(
+        sorted(dis.into_iter().map(|t| (t.action, t.arn))),
+        sorted([
+            (
+                U,
+                "arn:aws:ec2:us-east-1:123456789012:route-table/rtb-0aa1bb2cc3dd4ee5f".to_string()
+            ),
+            (
+                U,
+                "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-0aa1bb2cc3dd4ee5f".to_string()
+            ),
+        ])
+    );
+    resolve(
+        "ec2.amazonaws.com",
+        "AssociateAddress",
+        r#"{"allocationId":"eipalloc-0aa1bb2cc3","instanceId":"i-0aa1bb2cc3dd4ee5f"}"#,
+        r#"{"associationId":"eipassoc-0aa1bb2cc3"}"#,
+        "null",
+    );
+    let dis = resolve(
+        "ec2.amazonaws.com",
+        "DisassociateAddress",
+        r#"{"associationId":"eipassoc-0aa1bb2cc3"}"#,
+        r#"{"_return":true}"#,
+        "null",
+    );
+    assert!(
+        dis.iter()
+            .any(|t| t.arn == "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-0aa1bb2cc3"),
+        "{dis:?}"
+    );
+    // Unknown association: nothing (the pipeline emits a service-scope request).
+    assert!(resolve(
+        "ec2.amazonaws.com",
+        "DisassociateRouteTable",
+        r#"{"associationId":"rtbassoc-unknown"}"#,
+        N,
+        "null"
+    )
+    .is_empty());
+}
