@@ -18,7 +18,11 @@ fn wrap(i: usize, record: &str) -> String {
         topic_arn: "arn:aws:sns:us-east-1:123837392027:cloudcoreo-events",
         sns_timestamp: "2023-07-10T12:00:00.000Z",
     };
-    sns_notification(&eventbridge_event(record, &eb).unwrap(), &ids, i % 2 == 0)
+    sns_notification(
+        &eventbridge_event(record, &eb).unwrap(),
+        &ids,
+        i.is_multiple_of(2),
+    )
 }
 
 /// The filter's rules written out again, naively, over `serde_json::Value`.

@@ -3,16 +3,15 @@
 #
 #   processor/catalog/gen/gen.sh
 #
-# Creates (once) a virtualenv outside the repository, at $CATALOG_VENV (default
-# /work/.venv-catalog, else $TMPDIR/venv-catalog when /work is absent), installs the
+# Creates (once) a virtualenv at $CATALOG_VENV (default .local-aws/venv-catalog at the
+# repository root, which git ignores), installs the
 # packages pinned in requirements.txt into it, and runs generate.py. Needs python3 >= 3.9
 # and access to PyPI the first time. The build itself needs no Python.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 crate="$(dirname "$here")"
-default_venv=/work/.venv-catalog
-[ -d /work ] || default_venv="${TMPDIR:-/tmp}/venv-catalog"
-venv="${CATALOG_VENV:-$default_venv}"
+root="$(cd "$crate/../.." && pwd)"
+venv="${CATALOG_VENV:-$root/.local-aws/venv-catalog}"
 stamp="$venv/.requirements"
 if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
     python3 -m venv "$venv"
