@@ -30,46 +30,67 @@ pub enum Unit<'a> {
     },
 }
 
-/// Opens `path` (`-` for standard input), decompressing `.gz` files.
+/// Largest single multi-line document read whole (a CloudTrail log file is far smaller).
+pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Opens `path` (`-` for standard input), decompressing gzip data (recognised by its
+/// magic bytes, so `.json.gz` files and gzip on standard input both work).
 pub fn open(path: &str) -> io::Result<Box<dyn BufRead>> {
     let raw: Box<dyn Read> = if path == "-" {
         Box::new(io::stdin().lock())
     } else {
         Box::new(File::open(path)?)
     };
-    let gz = path.ends_with(".gz") || path.ends_with(".gzip");
+    let mut reader = BufReader::with_capacity(1 << 16, raw);
+    let gz = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     Ok(if gz {
-        Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(raw)))
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            MultiGzDecoder::new(reader),
+        ))
     } else {
-        Box::new(BufReader::with_capacity(1 << 16, raw))
+        Box::new(reader)
     })
 }
 
 /// Calls `f` for every unit of the file at `path`. I/O errors end the file and are
 /// returned; everything else is handed to `f`.
+///
+/// The first non-blank line decides the mode: when it is a complete JSON text, the
+/// file is NDJSON and is streamed line by line; when it is the start of a longer text
+/// (a pretty-printed log file), up to [`MAX_DOCUMENT_BYTES`] are read and parsed as one
+/// document; when that fails too, the buffered lines are taken as NDJSON (each invalid
+/// one reported with its number) and streaming goes on.
 pub fn for_each_unit(path: &str, f: &mut dyn FnMut(Unit<'_>)) -> io::Result<()> {
     let mut reader = open(path)?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 14);
     let mut line: u64 = 0;
-    // Find the first non-blank line and decide the mode from it.
     loop {
         buf.clear();
         if reader.read_until(b'\n', &mut buf)? == 0 {
             return Ok(());
         }
         line += 1;
+        if line == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
+            buf.drain(..3);
+        }
         if !buf.trim_ascii().is_empty() {
             break;
         }
     }
-    let first_line = line;
-    let first_is_json = std::str::from_utf8(&buf)
-        .ok()
-        .is_some_and(|s| serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok());
-    if !first_is_json {
-        // Perhaps one document spread over several lines: read the rest and try it whole.
+    let incomplete = match std::str::from_utf8(&buf) {
+        Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => false,
+            Err(e) => e.is_eof(),
+        },
+        Err(_) => false,
+    };
+    if incomplete {
+        let first_line = line;
         let mut whole = std::mem::take(&mut buf);
-        reader.read_to_end(&mut whole)?;
+        (&mut reader)
+            .take(MAX_DOCUMENT_BYTES)
+            .read_to_end(&mut whole)?;
         if let Ok(text) = std::str::from_utf8(&whole) {
             if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
                 f(Unit::Text {
@@ -79,14 +100,23 @@ pub fn for_each_unit(path: &str, f: &mut dyn FnMut(Unit<'_>)) -> io::Result<()> 
                 return Ok(());
             }
         }
-        // Not a document either: NDJSON whose first line is bad.
-        for chunk in whole.split_inclusive(|&b| b == b'\n') {
-            emit(chunk, line, f);
+        // Not one document: NDJSON after all. Complete lines now; a line cut by the
+        // size cap is finished from the reader below.
+        let mut chunks = whole.split_inclusive(|&b| b == b'\n').peekable();
+        line -= 1; // the number of the last line emitted
+        while let Some(chunk) = chunks.next() {
             line += 1;
+            if chunks.peek().is_none() && !chunk.ends_with(b"\n") {
+                buf = chunk.to_vec();
+                reader.read_until(b'\n', &mut buf)?;
+                emit(&buf, line, f);
+                break;
+            }
+            emit(chunk, line, f);
         }
-        return Ok(());
+    } else {
+        emit(&buf, line, f);
     }
-    emit(&buf, line, f);
     loop {
         buf.clear();
         if reader.read_until(b'\n', &mut buf)? == 0 {

@@ -70,7 +70,7 @@ fn replays_the_bundled_sample() {
         String::from_utf8_lossy(&out.stderr)
     );
     let reqs = requests(&out);
-    assert_eq!(reqs.len(), 10);
+    assert_eq!(reqs.len(), 9, "CreateRole and AttachRolePolicy merge: one role");
     let arns: Vec<&str> = reqs.iter().filter_map(|r| r.arn.as_deref()).collect();
     for want in [
         "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234567890def",
@@ -93,7 +93,7 @@ fn replays_the_bundled_sample() {
     );
     assert_eq!(s["subscription_messages"], 1);
     assert_eq!(s["invalid"], 0);
-    assert_eq!(s["rescans"]["resource"], 10);
+    assert_eq!(s["rescans"]["resource"], 9);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("kept=9"), "{stderr}");
 }
@@ -252,4 +252,66 @@ fn filter_flags_and_environment_fallbacks() {
     assert!(reqs
         .iter()
         .all(|r| r.service != "iam" && r.events.iter().all(|e| e.event_name != "RunInstances")));
+}
+
+#[test]
+fn gzip_on_stdin_and_a_byte_order_mark() {
+    let ndjson = format!(
+        "\u{feff}{}\n{}\n",
+        record("kms-create-key"),
+        record("ssm-put-parameter")
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(ndjson.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let out = processor(&["replay", "-"], Some(&bytes));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(requests(&out).len(), 2);
+    let out = processor(&["replay", "-"], Some(ndjson.as_bytes()));
+    assert_eq!(requests(&out).len(), 2, "BOM stripped");
+}
+
+#[test]
+fn a_bad_first_line_does_not_change_the_mode_or_the_numbering() {
+    for (first, kind) in [
+        ("garbage, not JSON", "invalid JSON"),
+        ("{\"Records\":[{\"eventVersion\":", "invalid JSON"),
+    ] {
+        let path = tmp(&format!("bad-first-{}.ndjson", first.len()));
+        let text = format!(
+            "{first}\n{}\n\n{}\n{{oops\n",
+            record("kms-create-key"),
+            record("ssm-put-parameter")
+        );
+        std::fs::write(&path, text).unwrap();
+        let stats_path = tmp(&format!("bad-first-{}.json", first.len()));
+        let out = processor(
+            &[
+                "replay",
+                "--stats-json",
+                stats_path.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(out.status.success());
+        assert_eq!(requests(&out).len(), 2, "{first}");
+        let s = stats(&stats_path);
+        let lines: Vec<u64> = s["invalid_inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["line"].as_u64().unwrap())
+            .collect();
+        assert_eq!(lines, [1, 5], "{first}: {s}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{}:1: {kind}", path.to_str().unwrap())),
+            "{stderr}"
+        );
+    }
 }

@@ -6,13 +6,22 @@
 //! pending request, an event past it closes the request and opens a new one. The
 //! newest event decides the action, so a delete wins over the updates before it and an
 //! update after a delete (the resource was re-created) wins over the delete. A pending
-//! request is released as soon as the highest event time seen passes its window.
+//! request is released once the highest event time seen has passed its window by
+//! [`LATENESS_SECS`], so events that arrive a few minutes out of order (CloudTrail
+//! delivers them so) still merge; [`Coalescer::flush`] releases everything.
+//!
+//! IAM ARNs carry a path (`role/service-role/x`) that most events do not name, so IAM
+//! resources are keyed without it, and the longest ARN seen (the one with the path) is
+//! the one reported.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::rescan::{Action, EventRef, RescanRequest, Scope};
 use crate::time::format_rfc3339;
+
+/// How far behind the newest event time an event may arrive and still merge.
+pub const LATENESS_SECS: i64 = 300;
 
 /// One resource (or service) change to merge.
 #[derive(Debug, Clone)]
@@ -69,7 +78,7 @@ pub struct Coalescer {
 
 impl Coalescer {
     /// `window` seconds per resource (0: one request per event and resource); at most
-    /// `max_events` events are listed in one request (the oldest are kept).
+    /// `max_events` events are listed in one request (the first to arrive are kept).
     pub fn new(window: u32, max_events: usize) -> Self {
         Coalescer {
             window: i64::from(window),
@@ -89,7 +98,7 @@ impl Coalescer {
     /// Adds a change; requests whose window closed are appended to `out`.
     pub fn add(&mut self, change: Change, out: &mut Vec<RescanRequest>) {
         let key = match &change.target {
-            Some(t) => t.arn.clone(),
+            Some(t) => resource_key(&t.arn),
             None => format!(
                 "service|{}|{}|{}",
                 change.account, change.region, change.service
@@ -155,7 +164,7 @@ impl Coalescer {
     /// Releases every request whose window ended at or before the watermark.
     fn release(&mut self, out: &mut Vec<RescanRequest>) {
         while let Some(Reverse((end, seq, _))) = self.deadlines.peek() {
-            if *end > self.watermark {
+            if end.saturating_add(LATENESS_SECS) > self.watermark {
                 break;
             }
             let (end, seq) = (*end, *seq);
@@ -180,10 +189,31 @@ impl Coalescer {
         all.sort_by_key(|p| p.seq);
         out.extend(all.into_iter().map(finish));
         self.deadlines.clear();
+        // A record dated far in the future must not keep later windows from merging.
+        self.watermark = i64::MIN;
     }
 }
 
+/// The coalescing key of a resource: its ARN, without the path for IAM resources.
+fn resource_key(arn: &str) -> String {
+    if let Some(p) = crate::resolve::parse_arn(arn) {
+        if p.service == "iam" {
+            if let (Some((kind, _)), Some(name)) =
+                (p.resource.split_once('/'), p.resource.rsplit('/').next())
+            {
+                return format!("arn:{}:iam::{}:{kind}/{name}", p.partition, p.account);
+            }
+        }
+    }
+    arn.to_string()
+}
+
 fn merge(p: &mut Pending, c: Change, max_events: usize) {
+    if let (Some(new), Some(old)) = (&c.target, p.request.arn.as_mut()) {
+        if new.arn.len() > old.len() {
+            old.clone_from(&new.arn);
+        }
+    }
     if c.time > p.last_time || (c.time == p.last_time && c.action == Action::Delete) {
         p.request.action = c.action;
     }
@@ -254,12 +284,22 @@ mod tests {
             change("arn:aws:s3:::other", "3", 1061, Action::Update),
             &mut out,
         );
+        assert!(out.is_empty(), "still within the lateness allowance");
+        c.add(
+            change(
+                "arn:aws:s3:::other2",
+                "4",
+                1060 + LATENESS_SECS,
+                Action::Update,
+            ),
+            &mut out,
+        );
         assert_eq!(out.len(), 1, "the first window closed when time passed it");
         assert_eq!(out[0].action, Action::Delete);
         assert_eq!(out[0].events.len(), 2);
         assert_eq!(out[0].not_before, format_rfc3339(1040));
         c.flush(&mut out);
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.len(), 3);
         assert_eq!(c.pending(), 0);
     }
 
@@ -278,6 +318,104 @@ mod tests {
         c.flush(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].action, Action::Update);
+    }
+
+    #[test]
+    fn late_events_still_merge() {
+        let mut c = Coalescer::new(60, 100);
+        let mut out = Vec::new();
+        c.add(
+            change("arn:aws:s3:::x", "new", 1200, Action::Update),
+            &mut out,
+        );
+        c.add(
+            change("arn:aws:s3:::b", "1", 1000, Action::Update),
+            &mut out,
+        );
+        c.add(
+            change("arn:aws:s3:::b", "2", 1030, Action::Delete),
+            &mut out,
+        );
+        c.flush(&mut out);
+        let b: Vec<_> = out
+            .iter()
+            .filter(|r| r.arn.as_deref() == Some("arn:aws:s3:::b"))
+            .collect();
+        assert_eq!(b.len(), 1, "events 200 s late still merge");
+        assert_eq!(b[0].action, Action::Delete);
+    }
+
+    #[test]
+    fn far_late_events_and_the_future_do_not_block_anything() {
+        let mut c = Coalescer::new(60, 100);
+        let mut out = Vec::new();
+        c.add(
+            change("arn:aws:s3:::future", "f", 4_000_000_000, Action::Update),
+            &mut out,
+        );
+        c.add(
+            change("arn:aws:s3:::b", "1", 1000, Action::Update),
+            &mut out,
+        );
+        assert_eq!(
+            out.len(),
+            1,
+            "far older than the watermark: released at once"
+        );
+        c.flush(&mut out);
+        out.clear();
+        c.add(
+            change("arn:aws:s3:::b", "2", 1000, Action::Update),
+            &mut out,
+        );
+        c.add(
+            change("arn:aws:s3:::b", "3", 1010, Action::Update),
+            &mut out,
+        );
+        assert!(
+            out.is_empty(),
+            "flush reset the watermark: merging works again"
+        );
+        c.flush(&mut out);
+        assert_eq!(out[0].events.len(), 2);
+    }
+
+    #[test]
+    fn iam_paths_do_not_split_a_resource() {
+        let mut c = Coalescer::new(60, 100);
+        let mut out = Vec::new();
+        let mut with_path = change(
+            "arn:aws:iam::123456789012:role/service-role/app",
+            "1",
+            1000,
+            Action::Update,
+        );
+        with_path.service = "iam".into();
+        let mut without = change(
+            "arn:aws:iam::123456789012:role/app",
+            "2",
+            1010,
+            Action::Delete,
+        );
+        without.service = "iam".into();
+        c.add(without, &mut out);
+        c.add(with_path, &mut out);
+        c.add(
+            change(
+                "arn:aws:iam::123456789012:role/other",
+                "3",
+                1010,
+                Action::Update,
+            ),
+            &mut out,
+        );
+        c.flush(&mut out);
+        assert_eq!(out.len(), 2, "{out:#?}");
+        assert_eq!(
+            out[0].arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/service-role/app")
+        );
+        assert_eq!(out[0].action, Action::Delete);
     }
 
     #[test]

@@ -13,6 +13,10 @@
 //! | SQS `ReceiveMessage` response | `Messages` | each element decoded again |
 //! | SQS message (Lambda `body`, `ReceiveMessage` `Body`) | `body` / `Body` | the body decoded again |
 //!
+//! Only JSON objects are accepted at every layer. S3 event notifications and
+//! CloudTrail's log-delivery notifications are named in their error: the processor
+//! never fetches what a message points to.
+//!
 //! Results go to a sink, one per record, so one bad record in a log file never hides
 //! the good ones. Nesting is bounded ([`MAX_DEPTH`]); nothing panics on any input.
 
@@ -158,7 +162,8 @@ impl DecodeError {
     fn json(context: &'static str, e: &serde_json::Error) -> Self {
         DecodeError::Json {
             context,
-            message: e.to_string(),
+            // serde quotes offending values: keep the message bounded and content-light.
+            message: truncate(&e.to_string()),
             line: e.line(),
             column: e.column(),
         }
@@ -205,8 +210,24 @@ fn decode_text(
     if depth > MAX_DEPTH {
         return sink(Err(DecodeError::TooDeep));
     }
-    if text.trim_ascii().is_empty() {
-        return sink(Err(DecodeError::Empty));
+    let trimmed = text.trim_ascii_start();
+    match trimmed.as_bytes().first() {
+        None => return sink(Err(DecodeError::Empty)),
+        Some(b'{') => {}
+        // serde would fill a struct from an array by position: accept objects only.
+        Some(b'[') => {
+            return sink(Err(DecodeError::UnknownShape(
+                "a JSON array where an object was expected".into(),
+            )))
+        }
+        Some(_) => {
+            return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Ok(_) => sink(Err(DecodeError::UnknownShape(
+                    "a JSON scalar where an object was expected".into(),
+                ))),
+                Err(e) => sink(Err(DecodeError::json(context, &e))),
+            }
+        }
     }
     match serde_json::from_str::<Envelope<'_>>(text) {
         Ok(env) => decode_envelope(env, depth, sink),
@@ -261,6 +282,10 @@ fn decode_envelope(
     if let Some(body) = env.body.as_deref().or(env.sqs_body.as_deref()) {
         return decode_text(body, "SQS message body", depth + 1, sink);
     }
+    // S3 event notifications have `eventVersion`, `eventName` and `eventTime` too.
+    if env.s3.is_some() || env.event_source.as_deref() == Some("aws:s3") {
+        return sink(Err(DecodeError::UnknownShape(describe(&env))));
+    }
     if env.is_cloudtrail_record() {
         return emit_record(env, sink);
     }
@@ -293,8 +318,12 @@ fn emit_record<'a>(env: Envelope<'a>, sink: &mut dyn FnMut(Result<Decoded<'a>, D
 
 /// Names the shape of an unrecognised envelope for the error message.
 fn describe(env: &Envelope<'_>) -> String {
-    if env.s3.is_some() {
+    if env.s3.is_some() || env.event_source.as_deref() == Some("aws:s3") {
         return "S3 event notification (log files are read by `processor replay`, not fetched)"
+            .into();
+    }
+    if env.s3_bucket.is_some() {
+        return "CloudTrail log-delivery notification (log files are read by `processor replay`, not fetched)"
             .into();
     }
     if env.sns_type.is_some() {

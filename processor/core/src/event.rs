@@ -211,6 +211,9 @@ pub(crate) struct Envelope<'a> {
     /// S3 event notifications carry this; used only to name the shape in errors.
     #[serde(default)]
     pub s3: Option<&'a RawValue>,
+    /// CloudTrail's log-delivery notification (`{"s3Bucket":..,"s3ObjectKey":[..]}`).
+    #[serde(rename = "s3Bucket", default)]
+    pub s3_bucket: Option<&'a RawValue>,
 }
 
 impl<'a> Envelope<'a> {

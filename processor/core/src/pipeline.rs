@@ -5,6 +5,10 @@
 //! drives it the same way: [`Processor::process_message`] for each body, then
 //! [`Processor::flush`] to release what the coalescer holds, dispatch, and
 //! [`Processor::commit`] (or [`Processor::abort`] when dispatch failed).
+//!
+//! At-least-once: a request may stay in the coalescer after `process_message` returns,
+//! so a consumer that deletes messages must flush and dispatch before it deletes any
+//! and before it commits. [`Processor::process_batch`] does the flush for it.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -286,7 +290,9 @@ impl Processor {
         }
     }
 
-    /// The rescans of the events kept so far were dispatched: remember their ids.
+    /// The rescans of the events kept so far were dispatched: remember their ids. Call
+    /// only after [`Processor::flush`] and a successful dispatch of what it released;
+    /// ids of events still held by the coalescer would otherwise be remembered early.
     pub fn commit(&mut self) {
         self.filter.commit();
     }

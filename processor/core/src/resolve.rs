@@ -194,10 +194,10 @@ pub fn from_resources_field(event: &Event<'_>, out: &mut Vec<Target>) {
         // A delete call deletes the resource its name is about; other entries of the
         // same record (e.g. the bucket of a deleted object) are only updated.
         let entry_action = match (&action, entry.kind.as_deref()) {
-            (Action::Delete, Some(kind)) if !delete_targets_kind(&event.event_name, kind) => {
-                Action::Update
+            (Action::Delete, Some(kind)) if delete_targets_kind(&event.event_name, kind) => {
+                Action::Delete
             }
-            _ => action,
+            _ => Action::Update,
         };
         push_unique(
             out,

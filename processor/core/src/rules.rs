@@ -84,7 +84,13 @@ pub(crate) fn resolve_sample(ev: &Event<'_>, out: &mut Vec<Target>) {
         "lambda" => {
             if let Some(f) = req.get("functionName").and_then(Value::as_str) {
                 let (arn, id) = if f.starts_with("arn:") {
-                    (f.to_string(), f.rsplit(':').next().unwrap_or(f))
+                    // `arn:...:function:NAME[:QUALIFIER]`: the function, not the version.
+                    let parts: Vec<&str> = f.splitn(8, ':').collect();
+                    let name = parts.get(6).copied().unwrap_or(f);
+                    (
+                        parts.iter().take(7).copied().collect::<Vec<_>>().join(":"),
+                        name,
+                    )
                 } else {
                     (
                         format!("arn:{partition}:lambda:{region}:{account}:function:{f}"),

@@ -200,33 +200,44 @@ fn sample_resolution_and_actions() {
             record("iam-create-role"),
         ],
     );
-    let arns: Vec<(&str, Action)> = out
+    // Per resource, requests come in event order: aaa's update before its delete.
+    let aaa: Vec<Action> = out
         .iter()
-        .map(|r| (r.arn.as_deref().unwrap(), r.action))
+        .filter(|r| r.arn.as_deref().is_some_and(|a| a.ends_with("aaa")))
+        .map(|r| r.action)
         .collect();
+    assert_eq!(aaa, [Action::Update, Action::Delete]);
+    let mut arns: Vec<(&str, bool)> = out
+        .iter()
+        .map(|r| (r.arn.as_deref().unwrap(), r.action == Action::Delete))
+        .collect();
+    arns.sort();
     assert_eq!(
         arns,
         [
             (
+                "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234567890aaa",
+                false
+            ),
+            (
+                "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234567890aaa",
+                true
+            ),
+            (
                 "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234567890def",
-                Action::Update
+                false
             ),
-            (
-                "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234567890aaa",
-                Action::Update
-            ),
-            (
-                "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234567890aaa",
-                Action::Delete
-            ),
-            ("arn:aws:s3:::amzn-s3-demo-bucket", Action::Update),
             (
                 "arn:aws:iam::123456789012:role/service-role/app-reader",
-                Action::Update
+                false
             ),
+            ("arn:aws:s3:::amzn-s3-demo-bucket", false),
         ]
     );
-    let run = &out[0];
+    let run = out
+        .iter()
+        .find(|r| r.arn.as_deref().is_some_and(|a| a.ends_with("def")))
+        .unwrap();
     assert_eq!(run.resource_type.as_deref(), Some("ec2:instance"));
     assert_eq!(run.resource_id.as_deref(), Some("i-0abc1234567890def"));
     assert_eq!(run.scope, Scope::Resource);
