@@ -70,7 +70,11 @@ fn replays_the_bundled_sample() {
         String::from_utf8_lossy(&out.stderr)
     );
     let reqs = requests(&out);
-    assert_eq!(reqs.len(), 9, "CreateRole and AttachRolePolicy merge: one role");
+    assert_eq!(
+        reqs.len(),
+        9,
+        "CreateRole and AttachRolePolicy merge: one role"
+    );
     let arns: Vec<&str> = reqs.iter().filter_map(|r| r.arn.as_deref()).collect();
     for want in [
         "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234567890def",
