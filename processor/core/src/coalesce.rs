@@ -59,6 +59,7 @@ pub struct ResourceKey {
 struct Pending {
     request: RescanRequest,
     seq: u64,
+    window_start: i64,
     window_end: i64,
     last_time: i64,
     not_before: i64,
@@ -106,7 +107,10 @@ impl Coalescer {
         };
         let time = change.time;
         match self.pending.get_mut(&key) {
-            Some(p) if time < p.window_end => merge(p, change, self.max_events),
+            // Within `window` of the request's first event, either side (late events).
+            Some(p) if time < p.window_end && time > p.window_start.saturating_sub(self.window) => {
+                merge(p, change, self.max_events)
+            }
             Some(_) => {
                 if let Some(p) = self.pending.remove(&key) {
                     out.push(finish(p));
@@ -153,6 +157,7 @@ impl Coalescer {
             Pending {
                 request,
                 seq: self.seq,
+                window_start: c.time,
                 window_end,
                 last_time: c.time,
                 not_before,
@@ -416,6 +421,19 @@ mod tests {
             Some("arn:aws:iam::123456789012:role/service-role/app")
         );
         assert_eq!(out[0].action, Action::Delete);
+    }
+
+    #[test]
+    fn window_zero_never_merges_even_out_of_order() {
+        let mut c = Coalescer::new(0, 100);
+        let mut out = Vec::new();
+        c.add(
+            change("arn:aws:s3:::b", "1", 1000, Action::Update),
+            &mut out,
+        );
+        c.add(change("arn:aws:s3:::b", "2", 990, Action::Update), &mut out);
+        c.flush(&mut out);
+        assert_eq!(out.len(), 2);
     }
 
     #[test]
