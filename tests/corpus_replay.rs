@@ -5,24 +5,19 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use integration_tests::invictus_records;
-use processor_core::wrap::{eventbridge_event, sns_notification, WrapIds};
+use processor_core::wrap::sns_delivery;
 use processor_core::{Processor, ProcessorConfig, RescanRequest, Scope};
 use serde_json::Value;
 
 fn wrap(i: usize, record: &str) -> String {
-    let eb = format!("{i:08x}-0000-4000-8000-eb0000000000");
-    let sns = format!("{i:08x}-0000-4000-8000-5e5000000000");
-    let ids = WrapIds {
-        event_bridge_id: &eb,
-        sns_message_id: &sns,
-        topic_arn: "arn:aws:sns:us-east-1:123837392027:cloudcoreo-events",
-        sns_timestamp: "2023-07-10T12:00:00.000Z",
-    };
-    sns_notification(
-        &eventbridge_event(record, &eb).unwrap(),
-        &ids,
+    sns_delivery(
+        record,
+        i as u64,
+        "arn:aws:sns:us-east-1:123837392027:cloudcoreo-events",
+        "2023-07-10T12:00:00.000Z",
         i.is_multiple_of(2),
     )
+    .unwrap()
 }
 
 /// The filter's rules written out again, naively, over `serde_json::Value`.

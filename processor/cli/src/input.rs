@@ -7,7 +7,6 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
@@ -145,6 +144,6 @@ pub fn display_name(path: &str) -> &str {
     if path == "-" {
         "<stdin>"
     } else {
-        Path::new(path).to_str().unwrap_or(path)
+        path
     }
 }

@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use processor_core::wrap::{eventbridge_event, sns_notification, WrapIds};
+use processor_core::wrap::{eventbridge_event, numbered_ids, sns_delivery};
 use serde_json::value::RawValue;
 
 use crate::input::{self, Unit};
@@ -90,26 +90,14 @@ fn wrap_one(record: &str, n: u64, args: &WrapArgs, out: &mut impl Write) -> anyh
         .and_then(|v| serde_json::value::to_raw_value(&v))?;
     let line = match args.shape {
         Shape::Record => compact.get().to_string(),
-        Shape::Eventbridge | Shape::Sns => {
-            let eb_id = format!("{n:08x}-0000-4000-8000-eb0000000000");
-            let event = eventbridge_event(compact.get(), &eb_id)?;
-            if args.shape == Shape::Eventbridge {
-                event
-            } else {
-                let sns_id = format!("{n:08x}-0000-4000-8000-5e5000000000");
-                let t = serde_json::from_str::<serde_json::Value>(compact.get())?
-                    .get("eventTime")
-                    .and_then(|v| v.as_str())
-                    .map(|s| s.replace('Z', ".000Z"))
-                    .unwrap_or_default();
-                let ids = WrapIds {
-                    event_bridge_id: &eb_id,
-                    sns_message_id: &sns_id,
-                    topic_arn: &args.topic_arn,
-                    sns_timestamp: &t,
-                };
-                sns_notification(&event, &ids, false)
-            }
+        Shape::Eventbridge => eventbridge_event(compact.get(), &numbered_ids(n).0)?,
+        Shape::Sns => {
+            let t = serde_json::from_str::<serde_json::Value>(compact.get())?
+                .get("eventTime")
+                .and_then(|v| v.as_str())
+                .map(|s| s.replace('Z', ".000Z"))
+                .unwrap_or_default();
+            sns_delivery(compact.get(), n, &args.topic_arn, &t, false)?
         }
     };
     writeln!(out, "{line}")?;

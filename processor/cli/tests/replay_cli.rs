@@ -47,23 +47,28 @@ fn requests(out: &Output) -> Vec<RescanRequest> {
         .collect()
 }
 
+/// Runs `processor replay --stats-json TMP ARGS...`: the output and the summary.
+fn replay_with_stats(stats_name: &str, args: &[&str]) -> (Output, Value) {
+    let stats_path = tmp(stats_name);
+    let mut all = vec!["replay", "--stats-json", stats_path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = processor(&all, None);
+    let summary = if out.status.success() {
+        stats(&stats_path)
+    } else {
+        Value::Null
+    };
+    (out, summary)
+}
+
 fn stats(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]
 fn replays_the_bundled_sample() {
-    let stats_path = tmp("sample-stats.json");
     let sample = fixtures().join("sample.ndjson");
-    let out = processor(
-        &[
-            "replay",
-            "--stats-json",
-            stats_path.to_str().unwrap(),
-            sample.to_str().unwrap(),
-        ],
-        None,
-    );
+    let (out, s) = replay_with_stats("sample-stats.json", &[sample.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -87,7 +92,6 @@ fn replays_the_bundled_sample() {
     ] {
         assert!(arns.contains(&want), "{want} missing from {arns:?}");
     }
-    let s = stats(&stats_path);
     assert_eq!(s["messages"], 13);
     assert_eq!(s["events"], 12);
     assert_eq!(s["kept"], 9);
@@ -113,16 +117,7 @@ fn invalid_lines_are_reported_with_their_numbers_and_do_not_stop_the_run() {
     f.write_all(b"{\"eventName\":\"\xff\xfe\"}\n").unwrap();
     writeln!(f, "{{\"detail-type\":\"Scheduled Event\",\"detail\":{{}}}}").unwrap();
     drop(f);
-    let stats_path = tmp("mixed-stats.json");
-    let out = processor(
-        &[
-            "replay",
-            "--stats-json",
-            stats_path.to_str().unwrap(),
-            path.to_str().unwrap(),
-        ],
-        None,
-    );
+    let (out, s) = replay_with_stats("mixed-stats.json", &[path.to_str().unwrap()]);
     assert!(out.status.success());
     assert_eq!(requests(&out).len(), 2);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -141,7 +136,6 @@ fn invalid_lines_are_reported_with_their_numbers_and_do_not_stop_the_run() {
         )),
         "{stderr}"
     );
-    let s = stats(&stats_path);
     assert_eq!(s["invalid"], 3);
     assert_eq!(
         s["invalid_by_kind"],
@@ -292,19 +286,12 @@ fn a_bad_first_line_does_not_change_the_mode_or_the_numbering() {
             record("ssm-put-parameter")
         );
         std::fs::write(&path, text).unwrap();
-        let stats_path = tmp(&format!("bad-first-{}.json", first.len()));
-        let out = processor(
-            &[
-                "replay",
-                "--stats-json",
-                stats_path.to_str().unwrap(),
-                path.to_str().unwrap(),
-            ],
-            None,
+        let (out, s) = replay_with_stats(
+            &format!("bad-first-{}.json", first.len()),
+            &[path.to_str().unwrap()],
         );
         assert!(out.status.success());
         assert_eq!(requests(&out).len(), 2, "{first}");
-        let s = stats(&stats_path);
         let lines: Vec<u64> = s["invalid_inputs"]
             .as_array()
             .unwrap()

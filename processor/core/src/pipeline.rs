@@ -222,7 +222,7 @@ impl Processor {
         }
         if error_count > 0 {
             MessageOutcome::Invalid { errors, events }
-        } else if let (Some((kind, topic_arn)), 0) = (subscription.clone(), events) {
+        } else if let (Some((kind, topic_arn)), 0) = (subscription, events) {
             MessageOutcome::Subscription { kind, topic_arn }
         } else {
             MessageOutcome::Processed { events, kept }

@@ -61,21 +61,4 @@ impl Stats {
             Scope::Service => self.rescans.service += 1,
         }
     }
-
-    /// Adds another set of counters to this one.
-    pub fn merge(&mut self, other: &Stats) {
-        self.messages += other.messages;
-        self.events += other.events;
-        self.kept += other.kept;
-        for (k, v) in &other.dropped {
-            *self.dropped.entry(k).or_default() += v;
-        }
-        self.rescans.resource += other.rescans.resource;
-        self.rescans.service += other.rescans.service;
-        self.invalid += other.invalid;
-        for (k, v) in &other.invalid_by_kind {
-            *self.invalid_by_kind.entry(k).or_default() += v;
-        }
-        self.subscription_messages += other.subscription_messages;
-    }
 }

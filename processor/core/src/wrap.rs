@@ -67,6 +67,34 @@ pub fn eventbridge_event(record: &str, event_bridge_id: &str) -> Result<String, 
     Ok(s)
 }
 
+/// Distinct, UUID-shaped EventBridge and SNS ids for the `n`th wrapped record.
+pub fn numbered_ids(n: u64) -> (String, String) {
+    (
+        format!("{n:08x}-0000-4000-8000-eb0000000000"),
+        format!("{n:08x}-0000-4000-8000-5e5000000000"),
+    )
+}
+
+/// The `n`th record as an SQS queue receives it from SNS: [`eventbridge_event`] inside
+/// [`sns_notification`], with [`numbered_ids`].
+pub fn sns_delivery(
+    record: &str,
+    n: u64,
+    topic_arn: &str,
+    sns_timestamp: &str,
+    multiline: bool,
+) -> Result<String, serde_json::Error> {
+    let (eb_id, sns_id) = numbered_ids(n);
+    let event = eventbridge_event(record, &eb_id)?;
+    let ids = WrapIds {
+        event_bridge_id: &eb_id,
+        sns_message_id: &sns_id,
+        topic_arn,
+        sns_timestamp,
+    };
+    Ok(sns_notification(&event, &ids, multiline))
+}
+
 /// Wraps `message` (an EventBridge event) in the SNS notification body an SQS queue
 /// receives. `multiline` writes SNS's own layout.
 pub fn sns_notification(message: &str, ids: &WrapIds<'_>, multiline: bool) -> String {

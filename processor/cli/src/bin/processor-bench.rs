@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use processor_core::wrap::{eventbridge_event, sns_notification, WrapIds};
+use processor_core::wrap::sns_delivery;
 use processor_core::{Processor, ProcessorConfig, Resolver};
 
 /// Benchmarks the pipeline against a generic JSON parse of its input.
@@ -155,16 +155,13 @@ fn amplify(record: &str, i: usize, copy: i64) -> anyhow::Result<String> {
         );
     }
     let record = serde_json::to_string(&v)?;
-    let eb_id = format!("{i:08x}-0000-4000-8000-eb0000000000");
-    let sns_id = format!("{i:08x}-0000-4000-8000-5e5000000000");
-    let event = eventbridge_event(&record, &eb_id)?;
-    let ids = WrapIds {
-        event_bridge_id: &eb_id,
-        sns_message_id: &sns_id,
-        topic_arn: "arn:aws:sns:us-east-1:123837392027:cloudcoreo-events",
-        sns_timestamp: "2023-07-10T11:42:37.123Z",
-    };
-    Ok(sns_notification(&event, &ids, false))
+    Ok(sns_delivery(
+        &record,
+        i as u64,
+        "arn:aws:sns:us-east-1:123837392027:cloudcoreo-events",
+        "2023-07-10T11:42:37.123Z",
+        false,
+    )?)
 }
 
 fn for_each_line(path: &PathBuf, mut f: impl FnMut(&str)) -> anyhow::Result<()> {
