@@ -186,13 +186,22 @@ pub fn queue_policy(
     };
     statements.retain(|s| s["Sid"] != QUEUE_SID);
     let ours = |sources: &BTreeSet<String>| {
+        // The accounts owning the topics: the same set the ARNs name, stated again as
+        // `aws:SourceAccount` so the statement holds even if an ARN entry is folded.
+        let accounts: BTreeSet<&str> = sources
+            .iter()
+            .filter_map(|arn| arn.split(':').nth(4).filter(|a| !a.is_empty()))
+            .collect();
         json!({
             "Sid": QUEUE_SID,
             "Effect": "Allow",
             "Principal": { "Service": "sns.amazonaws.com" },
             "Action": "sqs:SendMessage",
             "Resource": queue_arn,
-            "Condition": { "ArnLike": { "aws:SourceArn": sources.iter().collect::<Vec<_>>() } }
+            "Condition": {
+                "ArnLike": { "aws:SourceArn": sources.iter().collect::<Vec<_>>() },
+                "StringEquals": { "aws:SourceAccount": accounts.into_iter().collect::<Vec<_>>() }
+            }
         })
     };
     if !sources.is_empty() {
@@ -468,6 +477,10 @@ mod tests {
         assert_eq!(st[1]["Principal"], json!({"Service": "sns.amazonaws.com"}));
         assert_eq!(st[1]["Action"], "sqs:SendMessage");
         assert_eq!(st[1]["Resource"], QUEUE);
+        assert_eq!(
+            st[1]["Condition"]["StringEquals"]["aws:SourceAccount"],
+            json!(["222222222222"])
+        );
         assert_eq!(queue_policy_sources(Some(&p.to_string())), sources);
         // Nothing left: remove the policy.
         assert!(queue_policy(QUEUE, Some(&p.to_string()), &BTreeSet::new()).is_some());
@@ -495,6 +508,11 @@ mod tests {
         assert!(p.to_string().len() <= MAX_QUEUE_POLICY_BYTES);
         let kept = queue_policy_sources(Some(&p.to_string()));
         assert_eq!(kept.len(), 40);
+        let accounts = p["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(accounts, 40);
         assert!(sources.iter().all(|s| kept.iter().any(|k| arn_like(k, s))));
         assert!(!kept
             .iter()

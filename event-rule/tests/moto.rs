@@ -9,6 +9,7 @@ use std::time::Instant;
 use common::{cli, Moto, HOME, HOME_REGION, TEST_TIMEOUT};
 use event_rule::aws::{self, AccountCtx};
 use event_rule::plan::{Aspect, Change, Resource};
+use event_rule::policy::normalize;
 use event_rule::{Command, Config, Outcome, Report, Scope};
 use processor_core::services::{ServiceSet, SEED_SERVICES};
 use serde_json::{json, Value};
@@ -271,6 +272,14 @@ async fn assert_queue_exact(moto: &Moto, topics: &BTreeSet<String>) {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     assert_eq!(&allowed, topics);
+    let accounts: BTreeSet<String> = topics
+        .iter()
+        .map(|t| t.split(':').nth(4).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        normalize(&st[0]["Condition"]["StringEquals"]["aws:SourceAccount"]),
+        normalize(&json!(accounts))
+    );
 }
 
 fn all_topics(accounts: &[&str], regions: &[&str]) -> BTreeSet<String> {
