@@ -927,17 +927,20 @@ async fn timing_17_regions_vs_1() {
             event_rule::run(&cfg, &sdk, Command::Status)
                 .await
                 .expect("status");
+            let cpu0 = moto.cpu_time();
             let t = Instant::now();
             let rep = event_rule::run(&cfg, &sdk, Command::Setup)
                 .await
                 .expect("setup");
             let took = t.elapsed();
+            let cpu = cpu0.zip(moto.cpu_time()).map(|(a, b)| b.saturating_sub(a));
             assert!(!rep.has_failures(), "{}", rep.table());
             assert_eq!(region_rows(&rep).len(), regions.len());
             println!(
-                "{label}: setup over {:2} region(s): {:>7.1} ms",
+                "{label}: setup over {:2} region(s): {:>7.1} ms (moto's CPU: {})",
                 regions.len(),
-                took.as_secs_f64() * 1e3
+                took.as_secs_f64() * 1e3,
+                cpu.map_or("unknown".into(), |c| format!("{} ms", c.as_millis()))
             );
             times.push(took);
         }

@@ -66,6 +66,19 @@ impl Moto {
         }
     }
 
+    /// CPU time the server process has used so far (user + system, every thread), from
+    /// `/proc`; `None` where that cannot be read. moto runs its Python under one lock,
+    /// so the CPU it spends on a run bounds that run's wall time from below.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        // The kernel reports these in USER_HZ, 100 per second on Linux.
+        Some(Duration::from_millis(ticks * 10))
+    }
+
     /// The base SDK configuration: static test credentials, moto's endpoint.
     pub async fn sdk(&self) -> SdkConfig {
         sdk_at(&self.endpoint).await
