@@ -395,7 +395,8 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
     s.push(statement("CentralQueue", sqs, queues));
     s.push(statement("RegionalTopic", sns, topic));
     s.push(statement("RegionalRule", events, rule));
-    if cfg.scanner_enabled() {
+    // Teardown looks for a scanner role an earlier setup made even without the flags.
+    if cfg.scanner_enabled() || cmd == ToolCommand::Teardown {
         s.push(statement("ScannerRole", iam, scanner));
     }
     json!({ "Version": VERSION, "Statement": s })
@@ -551,6 +552,12 @@ mod tests {
         assert!(!text.contains("Delete"));
         let teardown = tool_policy(ToolCommand::Teardown, &cfg).to_string();
         assert!(teardown.contains("events:DeleteRule") && !teardown.contains("sns:CreateTopic"));
+        // Teardown may remove a scanner role made earlier, without the scanner flags.
+        assert!(
+            teardown.contains("iam:DeleteRole")
+                && teardown.contains("arn:aws:iam::*:role/cloudcoreo-scanner")
+                && !teardown.contains("iam:CreateRole")
+        );
         let org = Config {
             organization: true,
             ..Config::default()

@@ -4,7 +4,8 @@
 //! 1. Check arguments, the pattern and credentials; find the caller's account; list
 //!    target accounts. Failures here end the run with an [`Error`].
 //! 2. Per account (bounded by `account_concurrency`): assume its role, list its
-//!    regions, handle the scanner role, and check CloudTrail coverage per region.
+//!    regions, handle the scanner role (teardown looks for one even without the
+//!    scanner flags), and check CloudTrail coverage per region.
 //! 3. The central queue (setup, plan, status), so it exists and allows every topic
 //!    before any topic subscribes.
 //! 4. Per account and region (bounded by `concurrency` over all accounts): read, diff,
@@ -22,7 +23,7 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::aws::{self, AccountCtx, Identity};
 use crate::config::Config;
 use crate::discover::{self, Coverage};
-use crate::error::Error;
+use crate::error::{AwsErrorKind, Error};
 use crate::plan::{self, Action, Aspect, Change, RegionObserved, Resource, Sources};
 use crate::queue::{self, Queues};
 use crate::region::{self, RegionClients};
@@ -219,6 +220,13 @@ async fn prepare(
     if cfg.scanner_enabled() {
         prep.rows
             .push(scanner_role(cfg, cmd, &ctx, &home_id.partition).await);
+    } else if matches!(cmd, Command::Teardown { .. }) {
+        // Teardown removes a scanner role an earlier setup made (found by name and
+        // tags) without being given the scanner flags again; it says nothing when
+        // there is none.
+        if let Some(row) = unasked_scanner_teardown(cfg, cmd, &ctx, &home_id.partition).await {
+            prep.rows.push(row);
+        }
     }
 
     if matches!(cmd, Command::Teardown { .. }) {
@@ -284,6 +292,31 @@ async fn prepare(
     }
     prep.ctx = Some(ctx);
     prep
+}
+
+/// Teardown of the scanner role when the scanner flags were not given: a row only when
+/// there was something to say (a role deleted or left alone, or an error). Being
+/// denied the look-up is a skip with a note, not a failure: the user never asked for
+/// the role this time.
+async fn unasked_scanner_teardown(
+    cfg: &Config,
+    cmd: Command,
+    ctx: &AccountCtx,
+    partition: &str,
+) -> Option<Row> {
+    match ScannerRole::new(ctx, cfg, partition).observe().await {
+        Ok(None) => None,
+        Err(Error::Aws(e)) if e.kind == AwsErrorKind::AccessDenied => {
+            let mut row = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::Skipped);
+            row.notes.push(format!(
+                "could not look for a scanner role made by an earlier setup ({e}); grant \
+                 the IAM actions of `event-rule policy teardown` and rerun if there is one"
+            ));
+            Some(row)
+        }
+        // Found (or another error): the full path reports it.
+        _ => Some(scanner_role(cfg, cmd, ctx, partition).await),
+    }
 }
 
 async fn scanner_role(cfg: &Config, cmd: Command, ctx: &AccountCtx, partition: &str) -> Row {

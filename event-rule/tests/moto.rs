@@ -519,10 +519,6 @@ async fn teardown_leaves_nothing_and_is_idempotent() {
             "123456789012,222222222222",
             "--regions",
             "us-east-1,eu-west-1,ap-southeast-2",
-            "--scanner-principal",
-            "arn:aws:iam::999999999999:root",
-            "--scanner-external-id",
-            "ext-1234",
         ];
         let args = |cmd: &'static str, extra: &[&'static str]| {
             let mut v = vec![cmd];
@@ -530,7 +526,13 @@ async fn teardown_leaves_nothing_and_is_idempotent() {
             v.extend(extra);
             v
         };
-        let (code, out, err) = cli(&moto, &args("setup", &[])).await;
+        let scanner = [
+            "--scanner-principal",
+            "arn:aws:iam::999999999999:root",
+            "--scanner-external-id",
+            "ext-1234",
+        ];
+        let (code, out, err) = cli(&moto, &args("setup", &scanner)).await;
         assert_eq!(code, 0, "{out}\n{err}");
         // The scanner role: trust only the principal, with the external id; SecurityAudit.
         for a in [HOME, B] {
@@ -575,10 +577,16 @@ async fn teardown_leaves_nothing_and_is_idempotent() {
             .await
             .unwrap();
 
+        // Teardown without the scanner flags still finds the role setup made.
         let (code, out, err) = cli(&moto, &args("teardown", &["--include-queue"])).await;
         println!("{out}");
         assert_eq!(code, 0, "{out}\n{err}");
         assert!(out.contains("deleted"));
+        let role_rows = out
+            .lines()
+            .filter(|l| l.contains("scanner-role") && l.contains("deleted"))
+            .count();
+        assert_eq!(role_rows, 2, "{out}");
 
         for a in [HOME, B] {
             let ctx = moto.account(a).await;
