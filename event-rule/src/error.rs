@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Everything that can go wrong in `event-rule`.
@@ -215,26 +216,31 @@ pub(crate) struct Call<'a> {
 
 impl Call<'_> {
     /// Converts an SDK error from `action` on `resource` into an [`AwsError`].
-    pub(crate) fn err<E, R>(
+    pub(crate) fn err<E>(
         &self,
         action: &'static str,
         resource: impl Into<String>,
-        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+        err: aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>,
     ) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: fmt::Debug,
     {
         use aws_smithy_runtime_api::client::result::SdkError;
         let (kind, code, message) = match &err {
             SdkError::ServiceError(se) => {
                 let e = se.err();
-                let code = e.code().unwrap_or("Unknown").to_string();
-                let message = e
-                    .message()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| e.to_string());
-                (AwsErrorKind::classify(&code), code, message)
+                match e.code() {
+                    Some(code) => {
+                        let message = e
+                            .message()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| e.to_string());
+                        (AwsErrorKind::classify(code), code.to_string(), message)
+                    }
+                    // The SDK could not read the error body (a service answering in
+                    // another protocol than the client's): read it, and the status.
+                    None => unparsed(se.raw(), e),
+                }
             }
             SdkError::TimeoutError(_) => {
                 (AwsErrorKind::Timeout, "Timeout".into(), source_chain(&err))
@@ -270,6 +276,31 @@ impl Call<'_> {
     }
 }
 
+/// Code, kind and message of an error response the SDK could not parse: the `<Code>`
+/// and `<Message>` of an XML error body when there is one, else the HTTP status.
+fn unparsed(raw: &HttpResponse, e: &dyn std::error::Error) -> (AwsErrorKind, String, String) {
+    let body = raw.body().bytes().map(String::from_utf8_lossy);
+    let tag = |name: &str| {
+        let body = body.as_deref()?;
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let len = body[start..].find(&format!("</{name}>"))?;
+        Some(body[start..start + len].trim().to_string())
+    };
+    let status = raw.status().as_u16();
+    let message = tag("Message").unwrap_or_else(|| source_chain(e));
+    if let Some(code) = tag("Code").filter(|c| !c.is_empty()) {
+        return (AwsErrorKind::classify(&code), code, message);
+    }
+    let kind = match status {
+        401 => AwsErrorKind::InvalidCredentials,
+        403 => AwsErrorKind::AccessDenied,
+        429 => AwsErrorKind::Throttled,
+        _ => AwsErrorKind::Other,
+    };
+    (kind, format!("HTTP {status}"), message)
+}
+
 /// The error and its sources, joined with `: `.
 pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -288,6 +319,34 @@ pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn response(status: u16, body: &'static str) -> HttpResponse {
+        HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::from(body),
+        )
+    }
+
+    #[test]
+    fn unparsed_bodies_are_read_for_code_and_message_then_status() {
+        let e = std::io::Error::other("unhandled error");
+        let xml = r#"<?xml version="1.0"?><ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>User: u is not authorized to perform: sqs:GetQueueUrl</Message></Error></Errors></ErrorResponse>"#;
+        let (kind, code, message) = unparsed(&response(403, xml), &e);
+        assert_eq!(kind, AwsErrorKind::AccessDenied);
+        assert_eq!(code, "AccessDenied");
+        assert!(message.contains("sqs:GetQueueUrl"));
+        let (kind, code, message) = unparsed(&response(429, "slow down"), &e);
+        assert_eq!((kind, code.as_str()), (AwsErrorKind::Throttled, "HTTP 429"));
+        assert_eq!(message, "unhandled error");
+        let (kind, ..) = unparsed(&response(403, ""), &e);
+        assert_eq!(kind, AwsErrorKind::AccessDenied);
+        let (kind, ..) = unparsed(&response(404, "<html>"), &e);
+        assert_eq!(
+            kind,
+            AwsErrorKind::Other,
+            "a bare 404 is not taken as absence"
+        );
+    }
 
     #[test]
     fn classification() {

@@ -1,5 +1,6 @@
-//! AWS failures the local emulators cannot produce, against a scripted HTTP server:
-//! throttling retried with backoff, access denied naming action and resource.
+//! AWS failures against a scripted HTTP server: throttling retried with backoff (moto
+//! never throttles) and access denied in the JSON protocol, naming action and resource.
+//! Access denied under moto's own IAM enforcement is in `moto.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

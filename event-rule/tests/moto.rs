@@ -9,7 +9,7 @@ use std::time::Instant;
 use common::{cli, Moto, HOME, HOME_REGION, TEST_TIMEOUT};
 use event_rule::aws::{self, AccountCtx};
 use event_rule::plan::{Aspect, Change, Resource};
-use event_rule::policy::normalize;
+use event_rule::policy::{normalize, ToolCommand};
 use event_rule::{Command, Config, Outcome, Report, Scope};
 use processor_core::services::{ServiceSet, SEED_SERVICES};
 use serde_json::{json, Value};
@@ -880,6 +880,123 @@ async fn organization_accounts_are_reached_through_their_role() {
         for a in &want {
             assert_region_exact(&moto, a, "us-east-1", &ServiceSet::All).await;
         }
+    });
+}
+
+/// An IAM user in moto (IAM enforcement on) holding exactly `policy`; returns its key.
+async fn iam_user(moto: &Moto, name: &str, policy: &Value) -> (String, String) {
+    let iam = aws_sdk_iam::Client::new(&moto.sdk().await);
+    iam.create_user().user_name(name).send().await.unwrap();
+    iam.put_user_policy()
+        .user_name(name)
+        .policy_name("event-rule")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    (
+        key.access_key_id().to_string(),
+        key.secret_access_key().to_string(),
+    )
+}
+
+/// With moto enforcing IAM: the actions `event-rule policy setup` prints are enough
+/// for setup, and without one of its actions setup fails in every region with an error
+/// naming that action and the resource, the queue it did make reported as created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printed_policy_suffices_and_a_missing_action_is_named() {
+    // Unauthenticated calls allowed before enforcement starts: the trail (bucket,
+    // CreateTrail, StartLogging) and two users (three calls each).
+    let Some(moto) = Moto::start_with_env(
+        "printed_policy_suffices_and_a_missing_action_is_named",
+        &[("INITIAL_NO_AUTH_ACTION_COUNT", "9")],
+    ) else {
+        return;
+    };
+    timed!(async {
+        moto.trail(HOME, "us-east-1", true).await;
+        let regions = ["us-east-1", "eu-west-1"];
+        let cfg = config(&[], &regions);
+        // moto authorizes every request against the resource `*`, so statements
+        // scoped to our ARNs would deny everything there: the test keeps the printed
+        // actions and widens each statement's resources to `*`.
+        let mut full = event_rule::policy::tool_policy(ToolCommand::Setup, &cfg);
+        for st in full["Statement"].as_array_mut().unwrap() {
+            st["Resource"] = json!("*");
+        }
+        let mut short = full.clone();
+        for st in short["Statement"].as_array_mut().unwrap() {
+            if let Some(actions) = st["Action"].as_array_mut() {
+                actions.retain(|a| a != "sns:CreateTopic");
+            }
+        }
+        assert_ne!(full, short, "the printed policy names sns:CreateTopic");
+        let (full_id, full_secret) = iam_user(&moto, "full", &full).await;
+        let (short_id, short_secret) = iam_user(&moto, "short", &short).await;
+
+        // Enforcement is on: the short user may not create a topic.
+        let denied = aws_sdk_sns::Client::new(
+            &common::sdk_as(&moto.endpoint, &short_id, &short_secret).await,
+        )
+        .create_topic()
+        .name("probe")
+        .send()
+        .await;
+        assert!(denied.is_err(), "moto is not enforcing IAM");
+
+        let short_sdk = common::sdk_as(&moto.endpoint, &short_id, &short_secret).await;
+        let rep = event_rule::run(&cfg, &short_sdk, Command::Setup)
+            .await
+            .expect("run");
+        assert!(rep.has_failures());
+        let queue = rep
+            .rows
+            .iter()
+            .find(|r| r.scope == Scope::Queue)
+            .expect("queue row");
+        assert_eq!(queue.outcome, Outcome::Created, "{}", rep.table());
+        let rows = region_rows(&rep);
+        assert_eq!(rows.len(), regions.len());
+        for r in rows {
+            assert_eq!(r.outcome, Outcome::Failed, "{}", rep.table());
+            let err = r.error.as_deref().unwrap_or_default();
+            let topic = aws::topic_arn(&r.region, HOME, "cloudcoreo-events");
+            assert!(
+                err.contains("sns:CreateTopic") && err.contains(&topic),
+                "error names neither action nor resource: {err}"
+            );
+            assert!(!r.retryable, "access denied is not retryable");
+        }
+
+        // The full policy: setup completes, and status (whose reads the setup policy
+        // holds too) finds every region in sync.
+        let full_sdk = common::sdk_as(&moto.endpoint, &full_id, &full_secret).await;
+        let rep = event_rule::run(&cfg, &full_sdk, Command::Setup)
+            .await
+            .expect("run");
+        assert!(!rep.has_failures(), "{}", rep.table());
+        assert!(region_rows(&rep)
+            .iter()
+            .all(|r| r.outcome == Outcome::Created));
+        let rep = event_rule::run(&cfg, &full_sdk, Command::Status)
+            .await
+            .expect("run");
+        assert!(!rep.has_failures(), "{}", rep.table());
+        assert!(
+            region_rows(&rep)
+                .iter()
+                .all(|r| r.outcome == Outcome::InSync),
+            "{}",
+            rep.table()
+        );
     });
 }
 

@@ -27,6 +27,12 @@ pub struct Moto {
 impl Moto {
     /// Starts `$MOTO_SERVER_BIN`; `None` (after printing why) when it is not set.
     pub fn start(test: &str) -> Option<Moto> {
+        Moto::start_with_env(test, &[])
+    }
+
+    /// [`Moto::start`] with extra environment for the server (such as
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`, which turns on moto's IAM enforcement).
+    pub fn start_with_env(test: &str, env: &[(&str, &str)]) -> Option<Moto> {
         let Some(bin) = std::env::var_os("MOTO_SERVER_BIN") else {
             // Straight to stderr, past the test harness's capture, so the skip is seen.
             let _ = writeln!(
@@ -44,6 +50,7 @@ impl Moto {
         let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -144,11 +151,16 @@ impl Drop for Moto {
 
 /// SDK configuration with static test credentials for `endpoint`.
 pub async fn sdk_at(endpoint: &str) -> SdkConfig {
+    sdk_as(endpoint, "testing", "testing").await
+}
+
+/// SDK configuration for `endpoint` with the given access key.
+pub async fn sdk_as(endpoint: &str, key_id: &str, secret: &str) -> SdkConfig {
     aws::load_sdk_config(&SdkOptions {
         region: HOME_REGION.into(),
         max_attempts: 3,
         endpoint_url: Some(endpoint.to_string()),
-        static_credentials: Some(("testing".into(), "testing".into())),
+        static_credentials: Some((key_id.into(), secret.into())),
     })
     .await
 }
