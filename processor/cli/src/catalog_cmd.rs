@@ -8,6 +8,7 @@
 //!   resolve to well-formed ARNs matching the record's account and region.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -160,15 +161,18 @@ fn coverage(catalog: &Catalog, files: &[String]) -> anyhow::Result<Coverage> {
     let mut cov = Coverage::default();
     for path in files {
         let mut bad = 0u64;
-        let mut on_unit = |unit: Unit<'_>| match unit {
-            Unit::Text { text, .. } => {
-                decode_with_limit(text, MAX_TEXT_BYTES, &mut |item| match item {
-                    Ok(Decoded::Event(event)) => cov.add(catalog, &event),
-                    Ok(Decoded::Subscription { .. }) => {}
-                    Err(_) => bad += 1,
-                })
+        let mut on_unit = |unit: Unit<'_>| {
+            match unit {
+                Unit::Text { text, .. } => {
+                    decode_with_limit(text, MAX_TEXT_BYTES, &mut |item| match item {
+                        Ok(Decoded::Event(event)) => cov.add(catalog, &event),
+                        Ok(Decoded::Subscription { .. }) => {}
+                        Err(_) => bad += 1,
+                    })
+                }
+                Unit::NotUtf8 { .. } => bad += 1,
             }
-            Unit::NotUtf8 { .. } => bad += 1,
+            ControlFlow::Continue(())
         };
         input::for_each_unit(path, &mut on_unit).with_context(|| format!("reading {path}"))?;
         if bad > 0 {

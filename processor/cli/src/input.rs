@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::ControlFlow;
 
 use flate2::read::MultiGzDecoder;
 
@@ -52,15 +53,16 @@ pub fn open(path: &str) -> io::Result<Box<dyn BufRead>> {
     })
 }
 
-/// Calls `f` for every unit of the file at `path`. I/O errors end the file and are
-/// returned; everything else is handed to `f`.
+/// Calls `f` for every unit of the file at `path`, until `f` breaks (its consumer is
+/// gone: reading on would be wasted). I/O errors end the file and are returned;
+/// everything else is handed to `f`.
 ///
 /// The first non-blank line decides the mode: when it is a complete JSON text, the
 /// file is NDJSON and is streamed line by line; when it is the start of a longer text
 /// (a pretty-printed log file), up to [`MAX_DOCUMENT_BYTES`] are read and parsed as one
 /// document; when that fails too, the buffered lines are taken as NDJSON (each invalid
 /// one reported with its number) and streaming goes on.
-pub fn for_each_unit(path: &str, f: &mut dyn FnMut(Unit<'_>)) -> io::Result<()> {
+pub fn for_each_unit(path: &str, f: &mut dyn FnMut(Unit<'_>) -> ControlFlow<()>) -> io::Result<()> {
     let mut reader = open(path)?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 14);
     let mut line: u64 = 0;
@@ -92,7 +94,7 @@ pub fn for_each_unit(path: &str, f: &mut dyn FnMut(Unit<'_>)) -> io::Result<()> 
             .read_to_end(&mut whole)?;
         if let Ok(text) = std::str::from_utf8(&whole) {
             if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-                f(Unit::Text {
+                let _ = f(Unit::Text {
                     line: first_line,
                     text,
                 });
@@ -108,13 +110,17 @@ pub fn for_each_unit(path: &str, f: &mut dyn FnMut(Unit<'_>)) -> io::Result<()> 
             if chunks.peek().is_none() && !chunk.ends_with(b"\n") {
                 buf = chunk.to_vec();
                 reader.read_until(b'\n', &mut buf)?;
-                emit(&buf, line, f);
+                if emit(&buf, line, f).is_break() {
+                    return Ok(());
+                }
                 break;
             }
-            emit(chunk, line, f);
+            if emit(chunk, line, f).is_break() {
+                return Ok(());
+            }
         }
-    } else {
-        emit(&buf, line, f);
+    } else if emit(&buf, line, f).is_break() {
+        return Ok(());
     }
     loop {
         buf.clear();
@@ -122,13 +128,15 @@ pub fn for_each_unit(path: &str, f: &mut dyn FnMut(Unit<'_>)) -> io::Result<()> 
             return Ok(());
         }
         line += 1;
-        emit(&buf, line, f);
+        if emit(&buf, line, f).is_break() {
+            return Ok(());
+        }
     }
 }
 
-fn emit(raw: &[u8], line: u64, f: &mut dyn FnMut(Unit<'_>)) {
+fn emit(raw: &[u8], line: u64, f: &mut dyn FnMut(Unit<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
     if raw.trim_ascii().is_empty() {
-        return;
+        return ControlFlow::Continue(());
     }
     match std::str::from_utf8(raw) {
         Ok(text) => f(Unit::Text { line, text }),

@@ -2,6 +2,7 @@
 //! standard output, a summary on standard error (and optionally as JSON in a file).
 
 use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -69,7 +70,7 @@ pub fn run(args: ReplayArgs, resolver: Arc<dyn Resolver>) -> anyhow::Result<()> 
         let name = input::display_name(path).to_string();
         let mut on_unit = |unit: Unit<'_>| {
             if write_error.is_some() {
-                return;
+                return ControlFlow::Break(());
             }
             let (line, outcome) = match unit {
                 Unit::Text { line, text } => (
@@ -101,30 +102,41 @@ pub fn run(args: ReplayArgs, resolver: Arc<dyn Resolver>) -> anyhow::Result<()> 
                 }
             }
             if let Err(e) = write_requests(&mut out, &mut requests) {
+                // Nothing more can be dispatched: stop reading, commit nothing more.
                 write_error = Some(e);
+                processor.abort();
+                return ControlFlow::Break(());
             }
             // Replay dispatches by writing: what was written is committed.
             processor.commit();
+            ControlFlow::Continue(())
         };
         if let Err(e) = input::for_each_unit(path, &mut on_unit) {
             eprintln!("{name}: cannot read: {e}");
             unreadable.push(format!("{name}: {e}"));
         }
+        if write_error.is_some() {
+            break;
+        }
     }
-    processor.flush(&mut requests);
     if write_error.is_none() {
+        processor.flush(&mut requests);
         if let Err(e) = write_requests(&mut out, &mut requests).and_then(|()| out.flush()) {
             write_error = Some(e);
         }
     }
+    let stats = processor.stats();
     if let Some(e) = write_error {
+        // The reader left (`| head`): say how far the replay got, then end quietly,
+        // as other filters do. Any other write failure is an error.
         if e.kind() == io::ErrorKind::BrokenPipe {
+            eprintln!("replay: standard output closed; stopped early");
+            print_summary(stats, &unreadable);
             return Ok(());
         }
         return Err(e).context("writing rescan requests to standard output");
     }
 
-    let stats = processor.stats();
     print_summary(stats, &unreadable);
     if let Some(path) = &args.stats_json {
         let summary = Summary {

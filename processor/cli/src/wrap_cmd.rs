@@ -3,6 +3,7 @@
 //! inputs and fixtures.
 
 use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -54,19 +55,16 @@ pub fn run(args: WrapArgs) -> anyhow::Result<()> {
     for path in &args.files {
         let name = input::display_name(path).to_string();
         input::for_each_unit(path, &mut |unit| {
-            if result.is_err() {
-                return;
-            }
             let Unit::Text { line, text } = unit else {
                 result = Err(anyhow::anyhow!("{name}: a line is not UTF-8"));
-                return;
+                return ControlFlow::Break(());
             };
             let records: Vec<&str> = match serde_json::from_str::<MaybeLog<'_>>(text) {
                 Ok(MaybeLog { records: Some(r) }) => r.iter().map(|r| r.get()).collect(),
                 Ok(_) => vec![text],
                 Err(e) => {
                     result = Err(anyhow::anyhow!("{name}:{line}: {e}"));
-                    return;
+                    return ControlFlow::Break(());
                 }
             };
             for rec in records {
@@ -74,11 +72,15 @@ pub fn run(args: WrapArgs) -> anyhow::Result<()> {
                 result =
                     wrap_one(rec, n, &args, &mut out).with_context(|| format!("{name}:{line}"));
                 if result.is_err() {
-                    return;
+                    return ControlFlow::Break(());
                 }
             }
+            ControlFlow::Continue(())
         })
         .with_context(|| format!("reading {name}"))?;
+        if result.is_err() {
+            break;
+        }
     }
     result?;
     out.flush()?;

@@ -306,3 +306,73 @@ fn a_bad_first_line_does_not_change_the_mode_or_the_numbering() {
         );
     }
 }
+
+/// `processor replay - | head -1` over an endless input: once standard output is
+/// closed the replay stops reading, says so with its summary, and exits 0.
+#[test]
+fn replay_stops_reading_when_stdout_closes() {
+    use std::io::{BufRead, BufReader};
+    let template: Value = serde_json::from_str(&record("ssm-put-parameter")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_processor"))
+        .args(["replay", "--window", "0", "-"])
+        .env_remove("PROCESSOR_WINDOW")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Distinct parameters, one second apart, until the replay is gone.
+    let writer = std::thread::spawn(move || {
+        let mut sent = 0u64;
+        loop {
+            let mut r = template.clone();
+            r["eventID"] = Value::from(format!("00000000-0000-4000-8000-{sent:012}"));
+            r["requestParameters"]["name"] = Value::from(format!("/app/p{sent}"));
+            let t = sent % 86_400;
+            r["eventTime"] = Value::from(format!(
+                "2023-07-10T{:02}:{:02}:{:02}Z",
+                t / 3600,
+                (t / 60) % 60,
+                t % 60
+            ));
+            if writeln!(stdin, "{r}").is_err() {
+                return sent;
+            }
+            sent += 1;
+            if sent > 50_000_000 {
+                return sent;
+            }
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let req: RescanRequest = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        req.arn.as_deref(),
+        Some("arn:aws:ssm:us-east-1:123456789012:parameter/app/p0")
+    );
+    drop(stdout);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replay kept reading after its output closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let sent = writer.join().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.contains("stopped early"), "{err}");
+    assert!(
+        err.contains("replay: messages="),
+        "the summary is printed: {err}"
+    );
+    assert!(sent < 50_000_000, "the writer saw the replay go");
+}
