@@ -82,9 +82,18 @@ pub fn run(args: WrapArgs) -> anyhow::Result<()> {
             break;
         }
     }
-    result?;
-    out.flush()?;
-    Ok(())
+    match result.and_then(|()| out.flush().map_err(anyhow::Error::from)) {
+        // The reader left (`| head`): end quietly, as other filters do.
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn wrap_one(record: &str, n: u64, args: &WrapArgs, out: &mut impl Write) -> anyhow::Result<()> {

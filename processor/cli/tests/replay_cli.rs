@@ -376,3 +376,33 @@ fn replay_stops_reading_when_stdout_closes() {
     );
     assert!(sent < 50_000_000, "the writer saw the replay go");
 }
+
+/// `processor wrap FILE | head -1`: a closed output ends the run quietly with 0.
+#[test]
+fn wrap_ends_quietly_when_stdout_closes() {
+    use std::io::{BufRead, BufReader, Read};
+    let path = tmp("wrap-many.ndjson");
+    let line = record("ssm-put-parameter") + "\n";
+    std::fs::write(&path, line.repeat(200_000)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_processor"))
+        .args(["wrap", "--shape", "sns", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("\"Notification\""), "{first}");
+    drop(stdout);
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.is_empty(), "{err}");
+}
