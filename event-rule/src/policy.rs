@@ -325,7 +325,6 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
                 "sns:CreateTopic",
                 "sns:SetTopicAttributes",
                 "sns:TagResource",
-                "sns:Subscribe",
             ],
             &[
                 "events:DescribeRule",
@@ -333,14 +332,12 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
                 "events:ListTargetsByRule",
                 "events:PutRule",
                 "events:TagResource",
-                "events:PutTargets",
             ],
             &[
                 "iam:GetRole",
                 "iam:ListAttachedRolePolicies",
                 "iam:CreateRole",
                 "iam:UpdateAssumeRolePolicy",
-                "iam:AttachRolePolicy",
                 "iam:TagRole",
             ],
         ),
@@ -393,13 +390,40 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
         ),
     };
     s.push(statement("CentralQueue", sqs, queues));
-    s.push(statement("RegionalTopic", sns, topic));
-    s.push(statement("RegionalRule", events, rule));
+    s.push(statement("RegionalTopic", sns, topic.clone()));
+    s.push(statement("RegionalRule", events, rule.clone()));
+    // Setup's actions that could send the stream elsewhere or widen the scanner role
+    // are held to what setup does with them: subscribe only the central queue, target
+    // only our topic, attach only SecurityAudit.
+    if cmd == Setup {
+        s.push(with_condition(
+            statement("SubscribeCentralQueue", &["sns:Subscribe"], topic),
+            json!({
+                "StringEquals": { "sns:Protocol": "sqs" },
+                "StringLike": { "sns:Endpoint": format!("arn:{p}:sqs:{home}:*:{}", cfg.queue_name) }
+            }),
+        ));
+        s.push(with_condition(
+            statement("TargetOurTopic", &["events:PutTargets"], rule),
+            json!({ "ArnLike": { "events:TargetArn": format!("arn:{p}:sns:*:*:{}", cfg.topic_name) } }),
+        ));
+    }
     // Teardown looks for a scanner role an earlier setup made even without the flags.
-    if cfg.scanner_enabled() || cmd == ToolCommand::Teardown {
-        s.push(statement("ScannerRole", iam, scanner));
+    if cfg.scanner_enabled() || cmd == Teardown {
+        s.push(statement("ScannerRole", iam, scanner.clone()));
+        if cmd == Setup {
+            s.push(with_condition(
+                statement("AttachSecurityAuditOnly", &["iam:AttachRolePolicy"], scanner),
+                json!({ "ArnEquals": { "iam:PolicyARN": format!("arn:{p}:iam::aws:{SECURITY_AUDIT}") } }),
+            ));
+        }
     }
     json!({ "Version": VERSION, "Statement": s })
+}
+
+fn with_condition(mut statement: Value, condition: Value) -> Value {
+    statement["Condition"] = condition;
+    statement
 }
 
 #[cfg(test)]
@@ -552,6 +576,35 @@ mod tests {
         assert!(!text.contains("Delete"));
         let teardown = tool_policy(ToolCommand::Teardown, &cfg).to_string();
         assert!(teardown.contains("events:DeleteRule") && !teardown.contains("sns:CreateTopic"));
+        // The actions that could send the stream elsewhere carry conditions.
+        let conditioned = |doc: &Value, action: &str| -> Value {
+            let st = doc["Statement"].as_array().unwrap();
+            let with: Vec<&Value> = st
+                .iter()
+                .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
+                .collect();
+            assert_eq!(with.len(), 1, "{action} in one statement");
+            with[0]["Condition"].clone()
+        };
+        assert_eq!(
+            conditioned(&setup, "sns:Subscribe"),
+            json!({"StringEquals": {"sns:Protocol": "sqs"},
+                   "StringLike": {"sns:Endpoint": "arn:aws:sqs:us-west-2:*:cloudcoreo-events-queue"}})
+        );
+        assert_eq!(
+            conditioned(&setup, "events:PutTargets"),
+            json!({"ArnLike": {"events:TargetArn": "arn:aws:sns:*:*:cloudcoreo-events"}})
+        );
+        let scanning = Config {
+            scanner_principal: Some("arn:aws:iam::999999999999:root".into()),
+            scanner_external_id: Some("x".into()),
+            ..Config::default()
+        };
+        let with_scanner = tool_policy(ToolCommand::Setup, &scanning);
+        assert_eq!(
+            conditioned(&with_scanner, "iam:AttachRolePolicy"),
+            json!({"ArnEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/SecurityAudit"}})
+        );
         // Teardown may remove a scanner role made earlier, without the scanner flags.
         assert!(
             teardown.contains("iam:DeleteRole")
