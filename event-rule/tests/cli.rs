@@ -60,9 +60,16 @@ fn invalid_arguments_are_refused_before_any_call() {
         &err,
         "--scanner-external-id requires --scanner-principal",
     );
+    // Usage errors exit 1 too: 2 is what `status` means by drift.
     let (code, _, err) = run(&["setup", "--services", "ec2,\"x\""]);
-    assert_eq!(code, 2, "clap usage error: {err}");
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("invalid service name"), "{err}");
+    let (code, _, err) = run(&["status", "--max-receive-count", "0"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--max-receive-count"), "{err}");
+    let (code, out, _) = run(&["status", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Usage"), "{out}");
 }
 
 #[test]
