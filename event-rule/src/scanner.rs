@@ -123,7 +123,11 @@ impl<'a> ScannerRole<'a> {
                         .send()
                         .await
                         .map_err(|e| call.err("iam:CreateRole", &self.arn, e))?;
+                    // The role exists from here on: report it even if attaching fails.
+                    info!(account = %self.ctx.account, change = %c, "applied");
+                    done.push(*c);
                     self.attach().await?;
+                    continue;
                 }
                 (Action::Update, Aspect::Tags) => {
                     self.client
