@@ -82,6 +82,20 @@ pub enum Error {
         tag: String,
     },
 
+    /// Even with one entry per account, the queue policy is over SQS's limit.
+    #[error(
+        "the queue policy allowing topics in {accounts} accounts would be {bytes} bytes, \
+         over SQS's limit of {limit}: set up fewer accounts per central queue"
+    )]
+    QueuePolicyTooLarge {
+        /// Accounts whose topics the policy allows.
+        accounts: usize,
+        /// Size of the smallest policy built.
+        bytes: usize,
+        /// SQS's limit.
+        limit: usize,
+    },
+
     /// A step was not attempted because one it depends on failed.
     #[error("not attempted: {0}")]
     NotAttempted(String),

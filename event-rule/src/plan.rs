@@ -425,8 +425,10 @@ pub struct QueuePlan {
 pub enum Sources<'a> {
     /// Setup: keep what is allowed and add these.
     Add(&'a BTreeSet<String>),
-    /// Teardown: remove these.
-    Remove(&'a BTreeSet<String>),
+    /// Teardown: remove these topic ARNs; a folded `arn:P:sns:*:ACCOUNT:TOPIC` entry
+    /// goes too when it matches one of them and its account is in the second set (the
+    /// accounts whose every region was torn down), and stays otherwise.
+    Remove(&'a BTreeSet<String>, &'a BTreeSet<String>),
 }
 
 /// The topic ARNs the queue policy should allow, from what it allows now.
@@ -441,7 +443,21 @@ pub fn policy_sources(current: &BTreeSet<String>, change: &Sources<'_>) -> BTree
             }
             out
         }
-        Sources::Remove(remove) => current.difference(remove).cloned().collect(),
+        Sources::Remove(remove, whole_accounts) => current
+            .iter()
+            .filter(|c| {
+                if remove.contains(*c) {
+                    return false;
+                }
+                let folded = c.contains('*') || c.contains('?');
+                let account_gone = c
+                    .split(':')
+                    .nth(4)
+                    .is_some_and(|a| whole_accounts.contains(a));
+                !(folded && account_gone && remove.iter().any(|r| policy::arn_like(c, r)))
+            })
+            .cloned()
+            .collect(),
     }
 }
 
@@ -492,7 +508,7 @@ pub fn diff_queue(
         .map(String::as_str);
     let current = policy::queue_policy_sources(existing_policy);
     let wanted = policy_sources(&current, sources);
-    let new_policy = policy::queue_policy(&d.queue_arn, existing_policy, &wanted);
+    let new_policy = policy::queue_policy(&d.queue_arn, existing_policy, &wanted)?;
     match &o.queue {
         None => {
             changes.push(Change::create(Resource::Queue));
@@ -786,12 +802,47 @@ mod tests {
             "Policy".into(),
             policy::queue_policy(&d.queue_arn, None, sources)
                 .unwrap()
+                .unwrap()
                 .to_string(),
         );
         QueueObserved {
             dlq: Some(dlq),
             queue: Some(q),
         }
+    }
+
+    #[test]
+    fn teardown_drops_folded_entries_only_for_accounts_gone_everywhere() {
+        let current: BTreeSet<String> = [
+            "arn:aws:sns:*:111111111111:t",
+            "arn:aws:sns:*:222222222222:t",
+            "arn:aws:sns:eu-west-1:333333333333:t",
+            "arn:aws:sns:us-east-1:333333333333:t",
+        ]
+        .map(String::from)
+        .into();
+        let removed: BTreeSet<String> = [
+            "arn:aws:sns:eu-west-1:111111111111:t",
+            "arn:aws:sns:eu-west-1:222222222222:t",
+            "arn:aws:sns:eu-west-1:333333333333:t",
+        ]
+        .map(String::from)
+        .into();
+        // 111 was torn down in every region; 222 only in eu-west-1 (its other regions
+        // still send through the folded entry).
+        let whole: BTreeSet<String> = ["111111111111".to_string()].into();
+        let left = policy_sources(&current, &Sources::Remove(&removed, &whole));
+        let want: BTreeSet<String> = [
+            "arn:aws:sns:*:222222222222:t",
+            "arn:aws:sns:us-east-1:333333333333:t",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(left, want);
+        // Nothing torn down everywhere: folded entries all stay.
+        let left = policy_sources(&current, &Sources::Remove(&removed, &BTreeSet::new()));
+        assert_eq!(left.len(), 3);
+        assert!(left.contains("arn:aws:sns:*:111111111111:t"));
     }
 
     #[test]
@@ -827,7 +878,7 @@ mod tests {
         let allowed = policy::queue_policy_sources(Some(&plan.policy.unwrap().to_string()));
         assert_eq!(allowed.len(), 2);
         // Teardown of the last topic removes the policy.
-        let plan = diff_queue(&d, &o, &Sources::Remove(&s), false).unwrap();
+        let plan = diff_queue(&d, &o, &Sources::Remove(&s, &BTreeSet::new()), false).unwrap();
         assert_eq!(plan.changes, vec![Change::delete(Resource::QueuePolicy)]);
         assert!(plan.policy.is_none());
         // A changed redrive count or lost encryption updates the definition only.

@@ -170,12 +170,13 @@ pub fn arn_like(pattern: &str, arn: &str) -> bool {
 ///
 /// When the per-topic list would push the policy over SQS's 8 KiB limit, the topics of
 /// each account are folded into one `arn:PARTITION:sns:*:ACCOUNT:TOPIC` entry: still
-/// only that topic name, only in accounts this tool set up.
+/// only that topic name, only in accounts this tool set up. When even that is too
+/// large, the error says so before any call.
 pub fn queue_policy(
     queue_arn: &str,
     existing: Option<&str>,
     sources: &BTreeSet<String>,
-) -> Option<Value> {
+) -> Result<Option<Value>, crate::error::Error> {
     let mut statements: Vec<Value> = match existing.and_then(parse) {
         Some(v) => match &v["Statement"] {
             Value::Array(a) => a.clone(),
@@ -208,12 +209,12 @@ pub fn queue_policy(
         statements.push(ours(sources));
     }
     if statements.is_empty() {
-        return None;
+        return Ok(None);
     }
     let doc = |statements: Vec<Value>| json!({ "Version": VERSION, "Statement": statements });
     let full = doc(statements.clone());
     if full.to_string().len() <= MAX_QUEUE_POLICY_BYTES {
-        return Some(full);
+        return Ok(Some(full));
     }
     let folded: BTreeSet<String> = sources
         .iter()
@@ -228,7 +229,17 @@ pub fn queue_policy(
         .collect();
     statements.pop();
     statements.push(ours(&folded));
-    Some(doc(statements))
+    let folded_doc = doc(statements);
+    let bytes = folded_doc.to_string().len();
+    if bytes > MAX_QUEUE_POLICY_BYTES {
+        let accounts: BTreeSet<&str> = folded.iter().filter_map(|a| a.split(':').nth(4)).collect();
+        return Err(crate::error::Error::QueuePolicyTooLarge {
+            accounts: accounts.len(),
+            bytes,
+            limit: MAX_QUEUE_POLICY_BYTES,
+        });
+    }
+    Ok(Some(folded_doc))
 }
 
 /// The scanner role's trust policy: only `principal`, and only with the external id.
@@ -495,7 +506,9 @@ mod tests {
         let existing = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Other","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sqs:ReceiveMessage","Resource":"x"}]}"#;
         let sources: BTreeSet<String> =
             [TOPIC.to_string(), TOPIC.replace("eu-west-1", "us-east-1")].into();
-        let p = queue_policy(QUEUE, Some(existing), &sources).unwrap();
+        let p = queue_policy(QUEUE, Some(existing), &sources)
+            .unwrap()
+            .unwrap();
         let st = p["Statement"].as_array().unwrap();
         assert_eq!(st.len(), 2);
         assert_eq!(st[0]["Sid"], "Other");
@@ -508,8 +521,12 @@ mod tests {
         );
         assert_eq!(queue_policy_sources(Some(&p.to_string())), sources);
         // Nothing left: remove the policy.
-        assert!(queue_policy(QUEUE, Some(&p.to_string()), &BTreeSet::new()).is_some());
-        assert!(queue_policy(QUEUE, None, &BTreeSet::new()).is_none());
+        assert!(queue_policy(QUEUE, Some(&p.to_string()), &BTreeSet::new())
+            .unwrap()
+            .is_some());
+        assert!(queue_policy(QUEUE, None, &BTreeSet::new())
+            .unwrap()
+            .is_none());
     }
 
     #[test]
@@ -529,7 +546,7 @@ mod tests {
                 ));
             }
         }
-        let p = queue_policy(QUEUE, None, &sources).unwrap();
+        let p = queue_policy(QUEUE, None, &sources).unwrap().unwrap();
         assert!(p.to_string().len() <= MAX_QUEUE_POLICY_BYTES);
         let kept = queue_policy_sources(Some(&p.to_string()));
         assert_eq!(kept.len(), 40);
@@ -542,6 +559,27 @@ mod tests {
         assert!(!kept
             .iter()
             .any(|k| arn_like(k, "arn:aws:sns:us-east-1:999999999999:cloudcoreo-events")));
+    }
+
+    #[test]
+    fn queue_policy_too_large_even_folded_is_a_clear_error() {
+        let sources: BTreeSet<String> = (0..400u64)
+            .map(|a| {
+                format!(
+                    "arn:aws:sns:us-east-1:{:012}:cloudcoreo-events",
+                    100000000000 + a
+                )
+            })
+            .collect();
+        let err = queue_policy(QUEUE, None, &sources).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                crate::error::Error::QueuePolicyTooLarge { accounts: 400, .. }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("400 accounts"), "{err}");
     }
 
     #[test]

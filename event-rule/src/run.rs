@@ -156,7 +156,23 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
             .filter(|r| r.outcome != Outcome::Failed)
             .map(|r| aws::topic_arn(&r.region, &r.account, &cfg.topic_name))
             .collect();
-        let row = teardown_queue(cfg, &home, &removed, include_queue)
+        // Accounts torn down in every region (no --regions list, nothing failed): the
+        // queue policy's folded entries for them can go too.
+        let failed: BTreeSet<&str> = report
+            .rows
+            .iter()
+            .chain(&region_rows)
+            .filter(|r| r.outcome == Outcome::Failed)
+            .map(|r| r.account.as_str())
+            .collect();
+        let whole_accounts: BTreeSet<String> = region_rows
+            .iter()
+            .filter(|_| cfg.regions.is_empty())
+            .map(|r| r.account.as_str())
+            .filter(|a| !failed.contains(a))
+            .map(String::from)
+            .collect();
+        let row = teardown_queue(cfg, &home, &removed, &whole_accounts, include_queue)
             .instrument(info_span!("queue", account = %home.account, region = %cfg.home_region))
             .await;
         report.rows.push(row);
@@ -452,6 +468,7 @@ async fn teardown_queue(
     cfg: &Config,
     home: &AccountCtx,
     removed: &BTreeSet<String>,
+    whole_accounts: &BTreeSet<String>,
     include_queue: bool,
 ) -> Row {
     let (account, region) = (home.account.as_str(), cfg.home_region.as_str());
@@ -467,7 +484,12 @@ async fn teardown_queue(
             return Ok(vec![]);
         }
         // Keep the queue; only stop allowing the removed topics.
-        let mut plan = plan::diff_queue(&d, &observed, &Sources::Remove(removed), true)?;
+        let mut plan = plan::diff_queue(
+            &d,
+            &observed,
+            &Sources::Remove(removed, whole_accounts),
+            true,
+        )?;
         plan.changes.retain(|c| c.resource == Resource::QueuePolicy);
         q.apply(&d, &observed, &plan, &mut done).await?;
         Ok(vec![
