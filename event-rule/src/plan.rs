@@ -187,6 +187,9 @@ pub struct RuleState {
     pub tags: BTreeMap<String, String>,
     /// Targets, `(id, arn)`.
     pub targets: Vec<(String, String)>,
+    /// Ids of targets whose input is rewritten (`Input`, `InputPath` or
+    /// `InputTransformer` set): the topic would no longer get the events as they are.
+    pub rewritten: Vec<String>,
 }
 
 /// The subscription of the topic to the central queue, as read back.
@@ -279,7 +282,7 @@ pub fn diff_region(
             }
             match r.targets.iter().find(|(id, _)| id == &d.target_id) {
                 None => out.push(Change::create(Resource::Target)),
-                Some((_, arn)) if arn != &d.topic_arn => {
+                Some((id, arn)) if arn != &d.topic_arn || r.rewritten.contains(id) => {
                     out.push(Change::update(Resource::Target, Aspect::Definition))
                 }
                 Some(_) => {}
@@ -640,6 +643,7 @@ mod tests {
                 description: Some(d.description.clone()),
                 tags: tags(),
                 targets: vec![(d.target_id.clone(), d.topic_arn.clone())],
+                rewritten: vec![],
             }),
             subscriptions: vec![SubscriptionState {
                 arn: "arn:sub".into(),
@@ -689,6 +693,14 @@ mod tests {
 
         let mut o = in_sync(&d);
         o.rule.as_mut().unwrap().targets[0].1 = "arn:aws:sns:eu-west-1:222222222222:other".into();
+        assert_eq!(
+            diff_region(&d, &o, false).unwrap(),
+            vec![Change::update(Resource::Target, Aspect::Definition)]
+        );
+
+        // An input transformer on our target rewrites what reaches the topic.
+        let mut o = in_sync(&d);
+        o.rule.as_mut().unwrap().rewritten = vec![d.target_id.clone()];
         assert_eq!(
             diff_region(&d, &o, false).unwrap(),
             vec![Change::update(Resource::Target, Aspect::Definition)]

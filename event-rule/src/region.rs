@@ -186,6 +186,7 @@ impl<'a> RegionClients<'a> {
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect();
         let mut targets = Vec::new();
+        let mut rewritten = Vec::new();
         let mut token = None;
         loop {
             let out = self
@@ -196,11 +197,15 @@ impl<'a> RegionClients<'a> {
                 .send()
                 .await
                 .map_err(|e| call.err("events:ListTargetsByRule", &d.rule_arn, e))?;
-            targets.extend(
-                out.targets()
-                    .iter()
-                    .map(|t| (t.id().to_string(), t.arn().to_string())),
-            );
+            for t in out.targets() {
+                targets.push((t.id().to_string(), t.arn().to_string()));
+                if t.input().is_some()
+                    || t.input_path().is_some()
+                    || t.input_transformer().is_some()
+                {
+                    rewritten.push(t.id().to_string());
+                }
+            }
             token = out.next_token().map(String::from);
             if token.is_none() {
                 break;
@@ -212,6 +217,7 @@ impl<'a> RegionClients<'a> {
             description: rule.description().map(String::from),
             tags,
             targets,
+            rewritten,
         }))
     }
 

@@ -503,6 +503,48 @@ async fn status_finds_a_deleted_target_as_drift() {
                 .any(|l| l.contains("eu-west-1") && l.contains("create target")),
             "{out}"
         );
+
+        // A target whose input is rewritten is drift too, and setup puts it back plain.
+        let events = aws_sdk_eventbridge::Client::new(&ctx.in_region("us-east-1"));
+        let topic = aws::topic_arn("us-east-1", HOME, "cloudcoreo-events");
+        events
+            .put_targets()
+            .rule("cloudcoreo-events")
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("cloudcoreo-events-topic")
+                    .arn(&topic)
+                    .input(r#"{"nothing":"here"}"#)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let (code, out, _) = cli(&moto, &["status", "--regions", regions, "--json"]).await;
+        assert_eq!(code, 2, "{out}");
+        let rep: Value = serde_json::from_str(&out).unwrap();
+        let us = rep["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["region"] == "us-east-1" && r["scope"] == "region")
+            .unwrap()
+            .clone();
+        assert_eq!(us["outcome"], "drift", "{us}");
+        assert_ne!(us["checks"]["target"], "ok", "{us}");
+        let (code, out, _) = cli(&moto, &["setup", "--regions", regions]).await;
+        assert_eq!(code, 0, "{out}");
+        let targets = events
+            .list_targets_by_rule()
+            .rule("cloudcoreo-events")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(targets.targets().len(), 1);
+        assert_eq!(targets.targets()[0].input(), None, "{targets:?}");
+        let (code, out, _) = cli(&moto, &["status", "--regions", regions]).await;
+        assert_eq!(code, 0, "in sync again: {out}");
     });
 }
 
