@@ -569,6 +569,8 @@ pub struct RoleState {
     pub trust: Option<String>,
     /// ARNs of attached managed policies.
     pub attached: Vec<String>,
+    /// Names of inline policies.
+    pub inline: Vec<String>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -595,7 +597,12 @@ pub fn diff_role(
     if !policy::same(r.trust.as_deref(), trust) {
         out.push(Change::update(Resource::ScannerRole, Aspect::Policy));
     }
-    if !r.attached.iter().any(|a| a == managed_policy_arn) {
+    // Read-only means SecurityAudit and nothing else: another managed policy or any
+    // inline policy is drift, which setup removes.
+    let only_audit = r.attached.iter().any(|a| a == managed_policy_arn)
+        && r.attached.iter().all(|a| a == managed_policy_arn)
+        && r.inline.is_empty();
+    if !only_audit {
         out.push(Change::update(Resource::ScannerRole, Aspect::Attachment));
     }
     Ok(out)
@@ -937,11 +944,30 @@ mod tests {
         let ok = RoleState {
             trust: Some(trust.to_string()),
             attached: vec![pa.into()],
+            inline: vec![],
             tags: tags(),
         };
         assert!(diff_role("r", &trust, pa, &tags(), Some(&ok), false)
             .unwrap()
             .is_empty());
+        // More than SecurityAudit is drift: another managed policy, or an inline one.
+        let wider = RoleState {
+            attached: vec![
+                pa.into(),
+                "arn:aws:iam::aws:policy/AdministratorAccess".into(),
+            ],
+            ..ok.clone()
+        };
+        let inline = RoleState {
+            inline: vec!["extra".into()],
+            ..ok.clone()
+        };
+        for r in [&wider, &inline] {
+            assert_eq!(
+                diff_role("r", &trust, pa, &tags(), Some(r), false).unwrap(),
+                vec![Change::update(Resource::ScannerRole, Aspect::Attachment)]
+            );
+        }
         let other = policy::scanner_trust("arn:aws:iam::999999999999:root", "x-2");
         assert_eq!(
             diff_role("r", &other, pa, &tags(), Some(&ok), false).unwrap(),

@@ -347,9 +347,12 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
             &[
                 "iam:GetRole",
                 "iam:ListAttachedRolePolicies",
+                "iam:ListRolePolicies",
                 "iam:CreateRole",
                 "iam:UpdateAssumeRolePolicy",
                 "iam:TagRole",
+                "iam:DetachRolePolicy",
+                "iam:DeleteRolePolicy",
             ],
         ),
         Plan | Status => (
@@ -368,7 +371,11 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
                 "events:ListTagsForResource",
                 "events:ListTargetsByRule",
             ],
-            &["iam:GetRole", "iam:ListAttachedRolePolicies"],
+            &[
+                "iam:GetRole",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListRolePolicies",
+            ],
         ),
         Teardown => (
             &[
@@ -395,7 +402,9 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
             &[
                 "iam:GetRole",
                 "iam:ListAttachedRolePolicies",
+                "iam:ListRolePolicies",
                 "iam:DetachRolePolicy",
+                "iam:DeleteRolePolicy",
                 "iam:DeleteRole",
             ],
         ),

@@ -532,7 +532,7 @@ fn checks_for(changes: &[Change], res: Resource) -> String {
             Aspect::Policy => "policy",
             Aspect::Encryption => "encryption",
             Aspect::Definition => "definition",
-            Aspect::Attachment => "managed policy",
+            Aspect::Attachment => "permissions other than SecurityAudit alone",
             Aspect::Whole => "resource",
         })
         .collect();

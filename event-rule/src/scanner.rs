@@ -76,9 +76,11 @@ impl<'a> ScannerRole<'a> {
             .iter()
             .filter_map(|p| p.policy_arn().map(String::from))
             .collect();
+        let inline = self.inline_policies().await?;
         Ok(Some(RoleState {
             trust: role.assume_role_policy_document().map(String::from),
             attached,
+            inline,
             tags: role
                 .tags()
                 .iter()
@@ -147,7 +149,7 @@ impl<'a> ScannerRole<'a> {
                         .await
                         .map_err(|e| call.err("iam:UpdateAssumeRolePolicy", &self.arn, e))?;
                 }
-                (Action::Update, _) => self.attach().await?,
+                (Action::Update, _) => self.only_security_audit().await?,
                 (Action::Delete, _) => self.delete().await?,
             }
             info!(account = %self.ctx.account, change = %c, "applied");
@@ -171,7 +173,36 @@ impl<'a> ScannerRole<'a> {
         Ok(())
     }
 
-    async fn delete(&self) -> Result<(), Error> {
+    /// Names of the role's inline policies (every page).
+    async fn inline_policies(&self) -> Result<Vec<String>, Error> {
+        let mut names = Vec::new();
+        let mut pages = self
+            .client
+            .list_role_policies()
+            .role_name(&self.cfg.scanner_role_name)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                self.ctx
+                    .call("global")
+                    .err("iam:ListRolePolicies", &self.arn, e)
+            })?;
+            names.extend(page.policy_names().iter().cloned());
+        }
+        Ok(names)
+    }
+
+    /// Leaves SecurityAudit as the role's only permissions: attaches it, detaches
+    /// every other managed policy, deletes every inline policy.
+    async fn only_security_audit(&self) -> Result<(), Error> {
+        self.strip(true).await?;
+        self.attach().await
+    }
+
+    /// Detaches managed policies (all, or all but SecurityAudit) and deletes inline
+    /// policies.
+    async fn strip(&self, keep_audit: bool) -> Result<(), Error> {
         let call = self.ctx.call("global");
         let name = &self.cfg.scanner_role_name;
         let attached = self
@@ -181,17 +212,37 @@ impl<'a> ScannerRole<'a> {
             .send()
             .await
             .map_err(|e| call.err("iam:ListAttachedRolePolicies", &self.arn, e))?;
-        for p in attached.attached_policies() {
-            if let Some(arn) = p.policy_arn() {
-                self.client
-                    .detach_role_policy()
-                    .role_name(name)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| call.err("iam:DetachRolePolicy", &self.arn, e))?;
-            }
+        for arn in attached
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn())
+            .filter(|a| !(keep_audit && *a == self.policy_arn))
+        {
+            self.client
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| call.err("iam:DetachRolePolicy", &self.arn, e))?;
         }
+        for policy in self.inline_policies().await? {
+            self.client
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(&policy)
+                .send()
+                .await
+                .map_err(|e| call.err("iam:DeleteRolePolicy", &self.arn, e))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self) -> Result<(), Error> {
+        let call = self.ctx.call("global");
+        let name = &self.cfg.scanner_role_name;
+        // IAM deletes only a role with no policies left.
+        self.strip(false).await?;
         if let Err(e) = self.client.delete_role().role_name(name).send().await {
             let e = call.err("iam:DeleteRole", &self.arn, e);
             if e.kind != AwsErrorKind::NotFound {

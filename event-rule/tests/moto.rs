@@ -609,6 +609,71 @@ async fn teardown_leaves_nothing_and_is_idempotent() {
             assert_eq!(arns, vec!["arn:aws:iam::aws:policy/SecurityAudit"]);
         }
 
+        // A wider scanner role is drift: an extra managed policy, an inline policy.
+        let iam = aws_sdk_iam::Client::new(&moto.account(HOME).await.sdk);
+        iam.attach_role_policy()
+            .role_name("cloudcoreo-scanner")
+            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+            .send()
+            .await
+            .unwrap();
+        iam.put_role_policy()
+            .role_name("cloudcoreo-scanner")
+            .policy_name("extra")
+            .policy_document(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Action": "s3:*", "Resource": "*"}]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let (code, out, _) = cli(&moto, &args("status", &scanner)).await;
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.lines().any(|l| l.contains("123456789012")
+                && l.contains("scanner-role")
+                && l.contains("drift")),
+            "{out}"
+        );
+        // Setup narrows it back to SecurityAudit alone.
+        let (code, out, err) = cli(&moto, &args("setup", &scanner)).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        let att = iam
+            .list_attached_role_policies()
+            .role_name("cloudcoreo-scanner")
+            .send()
+            .await
+            .unwrap();
+        let arns: Vec<&str> = att
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn())
+            .collect();
+        assert_eq!(arns, vec!["arn:aws:iam::aws:policy/SecurityAudit"]);
+        let inline = iam
+            .list_role_policies()
+            .role_name("cloudcoreo-scanner")
+            .send()
+            .await
+            .unwrap();
+        assert!(inline.policy_names().is_empty(), "{inline:?}");
+        let (code, out, _) = cli(&moto, &args("status", &scanner)).await;
+        assert_eq!(code, 0, "in sync again: {out}");
+        // Teardown removes a role holding an inline policy too (IAM deletes only a
+        // role with no policies left).
+        iam.put_role_policy()
+            .role_name("cloudcoreo-scanner")
+            .policy_name("extra")
+            .policy_document(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Action": "s3:GetObject", "Resource": "*"}]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+
         // Something that is not ours stays.
         let home = moto.account(HOME).await;
         let foreign = aws_sdk_sns::Client::new(&home.in_region("eu-west-1"));
