@@ -245,6 +245,10 @@ impl Config {
     /// EventBridge would refuse.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |m: String| Err(Error::InvalidArgument(m));
+        // The CLI's ranges refuse 0; a library caller could pass it and wait forever.
+        if self.concurrency == 0 || self.account_concurrency == 0 {
+            return bad("--concurrency and --account-concurrency must be at least 1".into());
+        }
         if !is_region_name(&self.home_region) {
             return bad(format!("`{}` is not a region name", self.home_region));
         }
@@ -384,6 +388,13 @@ mod tests {
     fn validation() {
         let c = Config::default();
         c.validate().unwrap();
+        let zero = Config {
+            concurrency: 0,
+            ..c.clone()
+        };
+        assert!(
+            matches!(zero.validate(), Err(Error::InvalidArgument(m)) if m.contains("--concurrency"))
+        );
         assert_eq!(c.dlq_name(), "cloudcoreo-events-queue-dlq");
 
         let c = Config {
