@@ -361,6 +361,17 @@ impl QueueDesired {
         }
     }
 
+    /// The attributes that switch an existing queue's encryption to the wanted kind.
+    pub fn sse_update_attrs(&self) -> Vec<(&'static str, String)> {
+        match &self.kms {
+            Some(k) => vec![
+                ("KmsMasterKeyId", k.clone()),
+                ("SqsManagedSseEnabled", "false".into()),
+            ],
+            None => vec![("SqsManagedSseEnabled", "true".into())],
+        }
+    }
+
     /// Attributes of the dead-letter queue.
     pub fn dlq_attributes(&self) -> Vec<(&'static str, String)> {
         let mut v = self.sse_attrs();
@@ -483,12 +494,16 @@ pub fn diff_queue(
             }
             changes.push(Change::update(res, Aspect::Tags));
         }
-        let attrs_ok = d.encryption_ok(&q.attributes)
-            && attrs.iter().all(|(k, v)| match *k {
-                "SqsManagedSseEnabled" | "KmsMasterKeyId" => true,
-                "RedrivePolicy" => same_redrive(q.attributes.get(*k), v),
-                _ => q.attributes.get(*k) == Some(v),
-            });
+        // Encryption and the rest are separate changes, so fixing one never rewrites
+        // the other (a customer key stays when only the redrive policy changed).
+        if !d.encryption_ok(&q.attributes) {
+            changes.push(Change::update(res, Aspect::Encryption));
+        }
+        let attrs_ok = attrs.iter().all(|(k, v)| match *k {
+            "SqsManagedSseEnabled" | "KmsMasterKeyId" => true,
+            "RedrivePolicy" => same_redrive(q.attributes.get(*k), v),
+            _ => q.attributes.get(*k) == Some(v),
+        });
         if !attrs_ok {
             changes.push(Change::update(res, Aspect::Definition));
         }
@@ -921,8 +936,23 @@ mod tests {
             plan.changes,
             vec![Change::update(
                 Resource::DeadLetterQueue,
-                Aspect::Definition
+                Aspect::Encryption
             )]
+        );
+        // A queue under a customer key, with no key configured now, and a new max
+        // receive count: only the definition changes, the key stays.
+        let mut o4 = o.clone();
+        let qa = &mut o4.queue.as_mut().unwrap().attributes;
+        qa.remove("SqsManagedSseEnabled");
+        qa.insert("KmsMasterKeyId".into(), "alias/customer".into());
+        let plan = diff_queue(&d5, &o4, &Sources::Add(&s), false).unwrap();
+        assert_eq!(
+            plan.changes,
+            vec![Change::update(Resource::Queue, Aspect::Definition)]
+        );
+        assert_eq!(
+            d.sse_update_attrs(),
+            vec![("SqsManagedSseEnabled", "true".to_string())]
         );
         // Untagged queue.
         let mut o3 = o.clone();

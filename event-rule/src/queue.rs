@@ -186,8 +186,16 @@ impl<'a> Queues<'a> {
                             .send()
                             .await
                             .map_err(|e| call.err("sqs:TagQueue", name, e))?;
+                    } else if aspect == crate::plan::Aspect::Encryption {
+                        self.set_attrs(url, name, d.sse_update_attrs()).await?;
                     } else {
-                        self.set_attrs(url, name, attrs).await?;
+                        let rest = attrs
+                            .into_iter()
+                            .filter(|(k, _)| {
+                                !matches!(*k, "SqsManagedSseEnabled" | "KmsMasterKeyId")
+                            })
+                            .collect();
+                        self.set_attrs(url, name, rest).await?;
                     }
                 }
                 (Resource::QueuePolicy, _, _) => {
