@@ -548,6 +548,19 @@ async fn status_finds_a_deleted_target_as_drift() {
     });
 }
 
+/// The managed policies attached to the scanner role.
+async fn attached_policies(iam: &aws_sdk_iam::Client) -> Vec<String> {
+    iam.list_attached_role_policies()
+        .role_name("cloudcoreo-scanner")
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(String::from))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teardown_leaves_nothing_and_is_idempotent() {
     let Some(moto) = Moto::start("teardown_leaves_nothing_and_is_idempotent") else {
@@ -595,18 +608,10 @@ async fn teardown_leaves_nothing_and_is_idempotent() {
                     "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole",
                     "Condition": {"StringEquals": {"sts:ExternalId": "ext-1234"}}}]})
             );
-            let att = iam
-                .list_attached_role_policies()
-                .role_name("cloudcoreo-scanner")
-                .send()
-                .await
-                .unwrap();
-            let arns: Vec<&str> = att
-                .attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn())
-                .collect();
-            assert_eq!(arns, vec!["arn:aws:iam::aws:policy/SecurityAudit"]);
+            assert_eq!(
+                attached_policies(&iam).await,
+                vec!["arn:aws:iam::aws:policy/SecurityAudit"]
+            );
         }
 
         // A wider scanner role is drift: an extra managed policy, an inline policy.
@@ -639,18 +644,10 @@ async fn teardown_leaves_nothing_and_is_idempotent() {
         // Setup narrows it back to SecurityAudit alone.
         let (code, out, err) = cli(&moto, &args("setup", &scanner)).await;
         assert_eq!(code, 0, "{out}\n{err}");
-        let att = iam
-            .list_attached_role_policies()
-            .role_name("cloudcoreo-scanner")
-            .send()
-            .await
-            .unwrap();
-        let arns: Vec<&str> = att
-            .attached_policies()
-            .iter()
-            .filter_map(|p| p.policy_arn())
-            .collect();
-        assert_eq!(arns, vec!["arn:aws:iam::aws:policy/SecurityAudit"]);
+        assert_eq!(
+            attached_policies(&iam).await,
+            vec!["arn:aws:iam::aws:policy/SecurityAudit"]
+        );
         let inline = iam
             .list_role_policies()
             .role_name("cloudcoreo-scanner")
