@@ -24,7 +24,7 @@ use crate::aws::{self, AccountCtx, Identity};
 use crate::config::Config;
 use crate::discover::{self, Coverage};
 use crate::error::{AwsErrorKind, Error};
-use crate::plan::{self, Action, Aspect, Change, RegionObserved, Resource, Sources};
+use crate::plan::{self, Action, Aspect, Change, RegionObserved, Resource, RoleState, Sources};
 use crate::queue::{self, Queues};
 use crate::region::{self, RegionClients};
 use crate::report::{Outcome, Report, Row, Scope};
@@ -320,7 +320,8 @@ async fn unasked_scanner_teardown(
     ctx: &AccountCtx,
     partition: &str,
 ) -> Option<Row> {
-    match ScannerRole::new(ctx, cfg, partition).observe().await {
+    let role = ScannerRole::new(ctx, cfg, partition);
+    match role.observe().await {
         Ok(None) => None,
         Err(Error::Aws(e)) if e.kind == AwsErrorKind::AccessDenied => {
             let mut row = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::Skipped);
@@ -331,13 +332,26 @@ async fn unasked_scanner_teardown(
             Some(row)
         }
         // Found (or another error): the full path reports it.
-        _ => Some(scanner_role(cfg, cmd, ctx, partition).await),
+        observed => Some(scanner_row(cfg, cmd, ctx, partition, &role, observed).await),
     }
 }
 
 async fn scanner_role(cfg: &Config, cmd: Command, ctx: &AccountCtx, partition: &str) -> Row {
     let role = ScannerRole::new(ctx, cfg, partition);
-    let observed = match role.observe().await {
+    let observed = role.observe().await;
+    scanner_row(cfg, cmd, ctx, partition, &role, observed).await
+}
+
+/// The scanner role's row for `cmd`, from the role as read back.
+async fn scanner_row(
+    cfg: &Config,
+    cmd: Command,
+    ctx: &AccountCtx,
+    partition: &str,
+    role: &ScannerRole<'_>,
+    observed: Result<Option<RoleState>, Error>,
+) -> Row {
+    let observed = match observed {
         Ok(o) => o,
         Err(e) => return Row::failed(&ctx.account, "global", Scope::ScannerRole, &e, vec![]),
     };

@@ -282,6 +282,22 @@ async fn assert_queue_exact(moto: &Moto, topics: &BTreeSet<String>) {
     );
 }
 
+/// The region (of the account `sdk` acts in) holds no topic and no rule at all.
+async fn assert_no_topic_or_rule(sdk: &aws_config::SdkConfig) {
+    let topics = aws_sdk_sns::Client::new(sdk)
+        .list_topics()
+        .send()
+        .await
+        .unwrap();
+    assert!(topics.topics().is_empty(), "{:?}", topics.topics());
+    let rules = aws_sdk_eventbridge::Client::new(sdk)
+        .list_rules()
+        .send()
+        .await
+        .unwrap();
+    assert!(rules.rules().is_empty(), "{:?}", rules.rules());
+}
+
 fn all_topics(accounts: &[&str], regions: &[&str]) -> BTreeSet<String> {
     accounts
         .iter()
@@ -322,21 +338,7 @@ async fn setup_three_regions_two_accounts_is_exactly_as_specified() {
             "plan wrote a queue"
         );
         for r in REGIONS {
-            let sdk = home.in_region(r);
-            assert!(aws_sdk_sns::Client::new(&sdk)
-                .list_topics()
-                .send()
-                .await
-                .unwrap()
-                .topics()
-                .is_empty());
-            assert!(aws_sdk_eventbridge::Client::new(&sdk)
-                .list_rules()
-                .send()
-                .await
-                .unwrap()
-                .rules()
-                .is_empty());
+            assert_no_topic_or_rule(&home.in_region(r)).await;
         }
         let rep = run(&moto, &cfg, Command::Setup).await;
         println!("{}", rep.table());
@@ -815,21 +817,7 @@ async fn a_region_without_cloudtrail_is_skipped() {
             rep.warnings
         );
         let ctx = moto.account(HOME).await;
-        let sdk = ctx.in_region("us-east-1");
-        assert!(aws_sdk_eventbridge::Client::new(&sdk)
-            .list_rules()
-            .send()
-            .await
-            .unwrap()
-            .rules()
-            .is_empty());
-        assert!(aws_sdk_sns::Client::new(&sdk)
-            .list_topics()
-            .send()
-            .await
-            .unwrap()
-            .topics()
-            .is_empty());
+        assert_no_topic_or_rule(&ctx.in_region("us-east-1")).await;
         assert_queue_exact(&moto, &all_topics(&[HOME], &["eu-west-1"])).await;
 
         // A stopped trail does not count either; --require-trail turns the skip into a failure.
