@@ -150,7 +150,11 @@ fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>, nesting: u8) {
         return;
     }
     match v {
-        Value::String(s) if !s.is_empty() && !out.contains(&s.as_str()) => out.push(s),
+        // Repeats are checked while the list is short; long lists (thousands of ids in
+        // one call) keep them, and targets are de-duplicated once at the end.
+        Value::String(s) if !s.is_empty() && (out.len() >= 64 || !out.contains(&s.as_str())) => {
+            out.push(s)
+        }
         Value::Array(a) => a.iter().for_each(|x| strings(x, out, nesting + 1)),
         Value::Object(m) => {
             for (k, x) in m {

@@ -1,11 +1,12 @@
 //! `processor`: the CloudTrail event-stream processor's command line.
 //!
+//! - `processor run --queue-url URL --sink SINK...`: consume the central queue
+//!   (at-least-once; see the `processor-consumer` crate).
 //! - `processor replay FILE...`: run the core over captured events.
 //! - `processor catalog ...`: inspect the resource catalog.
 //! - `processor wrap FILE...`: wrap bare records in the shapes AWS delivers.
 
 mod catalog_cmd;
-mod config;
 mod input;
 mod replay;
 mod wrap_cmd;
@@ -16,7 +17,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use processor_core::{BasicResolver, Resolver};
 
-use crate::config::ResolverKind;
+use processor_consumer::{LogFormat, ResolverKind, RunArgs};
+use tokio_util::sync::CancellationToken;
 
 /// Turns CloudTrail events into targeted rescan requests.
 #[derive(Debug, Parser)]
@@ -28,6 +30,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Consume the central SQS queue: rescan requests to every sink, each message
+    /// deleted only after every sink accepted every request it contributed to.
+    Run(Box<RunArgs>),
     /// Replay captured events: rescan requests as NDJSON on stdout, a summary on stderr.
     Replay(replay::ReplayArgs),
     /// Inspect the resource catalog.
@@ -43,16 +48,46 @@ fn build_resolver(kind: ResolverKind) -> anyhow::Result<Arc<dyn Resolver>> {
     })
 }
 
+/// Cancels `stop` on SIGTERM or SIGINT.
+async fn stop_on_signal(stop: CancellationToken) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!("SIGTERM: draining"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
+    }
+    stop.cancel();
+}
+
+fn run_consumer(args: RunArgs) -> anyhow::Result<()> {
+    let resolver = build_resolver(args.pipeline.resolver)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let stop = CancellationToken::new();
+        tokio::spawn(stop_on_signal(stop.clone()));
+        processor_consumer::run(args, resolver, stop).await
+    })?;
+    // Dispatch tasks that outlived the grace period are abandoned, not awaited.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    Ok(())
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Run(args) => processor_consumer::logging::init(args.log_format, "info"),
+        _ => processor_consumer::logging::init(LogFormat::Text, "warn"),
+    }
     let result = match cli.command {
+        Command::Run(args) => run_consumer(*args),
         Command::Replay(args) => {
             build_resolver(args.pipeline.resolver).and_then(|r| replay::run(args, r))
         }

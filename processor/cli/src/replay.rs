@@ -11,7 +11,7 @@ use clap::Args;
 use processor_core::{MessageOutcome, Processor, RescanRequest, Resolver, Stats};
 use serde::Serialize;
 
-use crate::config::PipelineArgs;
+use processor_consumer::PipelineArgs;
 use crate::input::{self, Unit};
 
 /// Largest single JSON text replay accepts (a whole CloudTrail log file).
@@ -102,13 +102,10 @@ pub fn run(args: ReplayArgs, resolver: Arc<dyn Resolver>) -> anyhow::Result<()> 
                 }
             }
             if let Err(e) = write_requests(&mut out, &mut requests) {
-                // Nothing more can be dispatched: stop reading, commit nothing more.
+                // Nothing more can be written: stop reading.
                 write_error = Some(e);
-                processor.abort();
                 return ControlFlow::Break(());
             }
-            // Replay dispatches by writing: what was written is committed.
-            processor.commit();
             ControlFlow::Continue(())
         };
         if let Err(e) = input::for_each_unit(path, &mut on_unit) {

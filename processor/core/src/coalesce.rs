@@ -1,14 +1,26 @@
 //! Merging repeated changes to one resource into one request.
 //!
-//! Windows run on event time, not wall-clock time, so a replay gives the same output
-//! every time. A resource's window opens with its first event and lasts
-//! `window` seconds; later events for the same resource inside it merge into the
-//! pending request, an event past it closes the request and opens a new one. The
-//! newest event decides the action, so a delete wins over the updates before it and an
-//! update after a delete (the resource was re-created) wins over the delete. A pending
-//! request is released once the highest event time seen has passed its window by
-//! [`LATENESS_SECS`], so events that arrive a few minutes out of order (CloudTrail
-//! delivers them so) still merge; [`Coalescer::flush`] releases everything.
+//! Windows run on event time, so a replay gives the same output every time. A
+//! resource's window opens with its first event and lasts `window` seconds; later
+//! events for the same resource inside it merge into the held request, an event past it
+//! closes the request and opens a new one. The newest event decides the action, so a
+//! delete wins over the updates before it and an update after a delete (the resource
+//! was re-created) wins over the delete.
+//!
+//! A held request is released by whichever comes first:
+//! - **event time**: the highest event time seen has passed its window by
+//!   [`LATENESS_SECS`], so events that arrive a few minutes out of order (CloudTrail
+//!   delivers them so) still merge;
+//! - **wall clock**: its deadline, given by the caller with each change (the engine
+//!   passes the earlier of "first seen + max hold" and the visibility deadline of the
+//!   messages behind it), has passed ([`Coalescer::release_due`]);
+//! - **room**: more than the cap of held requests ([`Coalescer::release_oldest`]);
+//! - **the end**: [`Coalescer::flush`] releases everything.
+//!
+//! Every change carries the key of the event it came from ([`Change::origin`]); a
+//! released request lists the keys of every event merged into it
+//! ([`Released::provenance`]), even past the cap of events it lists, so the engine
+//! knows which messages wait on it.
 //!
 //! IAM ARNs carry a path (`role/service-role/x`) that most events do not name, so IAM
 //! resources are keyed without it, and the longest ARN seen (the one with the path) is
@@ -22,6 +34,12 @@ use crate::time::format_rfc3339;
 
 /// How far behind the newest event time an event may arrive and still merge.
 pub const LATENESS_SECS: i64 = 300;
+
+/// Wall-clock time in milliseconds since an origin the caller chooses (monotonic).
+pub type Millis = u64;
+
+/// A deadline that never comes (replay runs on event time alone).
+pub const NEVER: Millis = Millis::MAX;
 
 /// One resource (or service) change to merge.
 #[derive(Debug, Clone)]
@@ -42,6 +60,8 @@ pub struct Change {
     pub settle: u32,
     /// The event.
     pub event: EventRef,
+    /// The engine's key of the event this change came from.
+    pub origin: u64,
 }
 
 /// The resource a change targets.
@@ -55,6 +75,15 @@ pub struct ResourceKey {
     pub resource_id: String,
 }
 
+/// A request the coalescer let go, with the events behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    /// The request.
+    pub request: RescanRequest,
+    /// Keys ([`Change::origin`]) of every event merged into it, each once.
+    pub provenance: Vec<u64>,
+}
+
 #[derive(Debug)]
 struct Pending {
     request: RescanRequest,
@@ -64,6 +93,8 @@ struct Pending {
     last_time: i64,
     not_before: i64,
     times: Vec<i64>,
+    provenance: Vec<u64>,
+    deadline: Millis,
 }
 
 /// Merges changes per resource within an event-time window.
@@ -72,7 +103,10 @@ pub struct Coalescer {
     window: i64,
     max_events: usize,
     pending: HashMap<String, Pending>,
+    /// Event-time window ends.
     deadlines: BinaryHeap<Reverse<(i64, u64, String)>>,
+    /// Wall-clock deadlines (lazily pruned: an entry is live while it matches).
+    wall: BinaryHeap<Reverse<(Millis, u64, String)>>,
     seq: u64,
     watermark: i64,
 }
@@ -86,18 +120,28 @@ impl Coalescer {
             max_events: max_events.max(1),
             pending: HashMap::new(),
             deadlines: BinaryHeap::new(),
+            wall: BinaryHeap::new(),
             seq: 0,
             watermark: i64::MIN,
         }
     }
 
-    /// How many requests are waiting for their window to close.
+    /// How many requests are held.
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
 
-    /// Adds a change; requests whose window closed are appended to `out`.
-    pub fn add(&mut self, change: Change, out: &mut Vec<RescanRequest>) {
+    /// The earliest wall-clock deadline of a held request.
+    pub fn next_deadline(&mut self) -> Option<Millis> {
+        self.prune_wall();
+        self.wall.peek().map(|Reverse((d, _, _))| *d)
+    }
+
+    /// Adds a change that must be released by `deadline` (wall clock); requests whose
+    /// window closed are appended to `out`. True when the change's origin became part
+    /// of a request it was not part of yet (the engine counts the requests each event
+    /// waits on).
+    pub fn add(&mut self, change: Change, deadline: Millis, out: &mut Vec<Released>) -> bool {
         let key = match &change.target {
             Some(t) => resource_key(&t.arn),
             None => format!(
@@ -106,26 +150,32 @@ impl Coalescer {
             ),
         };
         let time = change.time;
+        let mut joined = true;
         match self.pending.get_mut(&key) {
             // Within `window` of the request's first event, either side (late events).
             Some(p) if time < p.window_end && time > p.window_start.saturating_sub(self.window) => {
-                merge(p, change, self.max_events)
+                joined = merge(p, change, self.max_events);
+                if deadline < p.deadline {
+                    p.deadline = deadline;
+                    self.wall.push(Reverse((deadline, p.seq, key)));
+                }
             }
             Some(_) => {
                 if let Some(p) = self.pending.remove(&key) {
                     out.push(finish(p));
                 }
-                self.open(key, change);
+                self.open(key, change, deadline);
             }
-            None => self.open(key, change),
+            None => self.open(key, change, deadline),
         }
         if time > self.watermark {
             self.watermark = time;
         }
         self.release(out);
+        joined
     }
 
-    fn open(&mut self, key: String, c: Change) {
+    fn open(&mut self, key: String, c: Change, deadline: Millis) {
         self.seq += 1;
         let window_end = c.time.saturating_add(self.window);
         let not_before = c.time.saturating_add(i64::from(c.settle));
@@ -152,6 +202,9 @@ impl Coalescer {
         };
         self.deadlines
             .push(Reverse((window_end, self.seq, key.clone())));
+        if deadline != NEVER {
+            self.wall.push(Reverse((deadline, self.seq, key.clone())));
+        }
         self.pending.insert(
             key,
             Pending {
@@ -162,12 +215,14 @@ impl Coalescer {
                 last_time: c.time,
                 not_before,
                 times: vec![c.time],
+                provenance: vec![c.origin],
+                deadline,
             },
         );
     }
 
     /// Releases every request whose window ended at or before the watermark.
-    fn release(&mut self, out: &mut Vec<RescanRequest>) {
+    fn release(&mut self, out: &mut Vec<Released>) {
         while let Some(Reverse((end, seq, _))) = self.deadlines.peek() {
             if end.saturating_add(LATENESS_SECS) > self.watermark {
                 break;
@@ -188,12 +243,63 @@ impl Coalescer {
         }
     }
 
-    /// Releases every pending request, oldest window first (end of a batch or replay).
-    pub fn flush(&mut self, out: &mut Vec<RescanRequest>) {
+    /// Drops wall-clock entries that no longer match a held request.
+    fn prune_wall(&mut self) {
+        while let Some(Reverse((d, seq, key))) = self.wall.peek() {
+            let live = self
+                .pending
+                .get(key)
+                .is_some_and(|p| p.seq == *seq && p.deadline == *d);
+            if live {
+                break;
+            }
+            self.wall.pop();
+        }
+    }
+
+    /// Releases every request whose wall-clock deadline is at or before `now`.
+    pub fn release_due(&mut self, now: Millis, out: &mut Vec<Released>) {
+        loop {
+            self.prune_wall();
+            match self.wall.peek() {
+                Some(Reverse((d, _, _))) if *d <= now => {}
+                _ => break,
+            }
+            if let Some(Reverse((_, _, key))) = self.wall.pop() {
+                if let Some(p) = self.pending.remove(&key) {
+                    out.push(finish(p));
+                }
+            }
+        }
+    }
+
+    /// Releases held requests, earliest deadline (then oldest) first, until at most
+    /// `keep` remain.
+    pub fn release_oldest(&mut self, keep: usize, out: &mut Vec<Released>) {
+        if self.pending.len() <= keep {
+            return;
+        }
+        let mut all: Vec<(Millis, u64, String)> = self
+            .pending
+            .iter()
+            .map(|(k, p)| (p.deadline, p.seq, k.clone()))
+            .collect();
+        all.sort_unstable();
+        let excess = self.pending.len() - keep;
+        for (_, _, key) in all.into_iter().take(excess) {
+            if let Some(p) = self.pending.remove(&key) {
+                out.push(finish(p));
+            }
+        }
+    }
+
+    /// Releases every held request, oldest window first (end of a batch or replay).
+    pub fn flush(&mut self, out: &mut Vec<Released>) {
         let mut all: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
         all.sort_by_key(|p| p.seq);
         out.extend(all.into_iter().map(finish));
         self.deadlines.clear();
+        self.wall.clear();
         // A record dated far in the future must not keep later windows from merging.
         self.watermark = i64::MIN;
     }
@@ -213,7 +319,8 @@ fn resource_key(arn: &str) -> String {
     arn.to_string()
 }
 
-fn merge(p: &mut Pending, c: Change, max_events: usize) {
+/// Merges `c` into `p`; true when `c.origin` was not yet part of `p`.
+fn merge(p: &mut Pending, c: Change, max_events: usize) -> bool {
     if let (Some(new), Some(old)) = (&c.target, p.request.arn.as_mut()) {
         if new.arn.len() > old.len() {
             old.clone_from(&new.arn);
@@ -224,6 +331,11 @@ fn merge(p: &mut Pending, c: Change, max_events: usize) {
     }
     p.last_time = p.last_time.max(c.time);
     p.not_before = p.not_before.max(c.time.saturating_add(i64::from(c.settle)));
+    // One event's changes arrive together, so a repeat is always the last one.
+    let joined = p.provenance.last() != Some(&c.origin);
+    if joined {
+        p.provenance.push(c.origin);
+    }
     if p.request.events.len() < max_events
         && !p
             .request
@@ -234,16 +346,20 @@ fn merge(p: &mut Pending, c: Change, max_events: usize) {
         p.request.events.push(c.event);
         p.times.push(c.time);
     }
+    joined
 }
 
-fn finish(mut p: Pending) -> RescanRequest {
+fn finish(mut p: Pending) -> Released {
     p.request.not_before = format_rfc3339(p.not_before);
     if p.times.windows(2).any(|w| w[0] > w[1]) {
         let mut paired: Vec<(i64, EventRef)> = p.times.into_iter().zip(p.request.events).collect();
         paired.sort_by_key(|(t, _)| *t);
         p.request.events = paired.into_iter().map(|(_, e)| e).collect();
     }
-    p.request
+    Released {
+        request: p.request,
+        provenance: p.provenance,
+    }
 }
 
 #[cfg(test)]
@@ -269,6 +385,7 @@ mod tests {
                 event_time: format_rfc3339(time),
                 principal: None,
             },
+            origin: id.bytes().map(u64::from).sum(),
         }
     }
 
@@ -277,18 +394,12 @@ mod tests {
         let mut c = Coalescer::new(60, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "1", 1000, Action::Update), NEVER, &mut out);
         c.add(
-            change("arn:aws:s3:::b", "2", 1030, Action::Delete),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "2", 1030, Action::Delete), NEVER, &mut out);
         assert!(out.is_empty());
         c.add(
-            change("arn:aws:s3:::other", "3", 1061, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::other", "3", 1061, Action::Update), NEVER, &mut out);
         assert!(out.is_empty(), "still within the lateness allowance");
         c.add(
             change(
@@ -296,13 +407,11 @@ mod tests {
                 "4",
                 1060 + LATENESS_SECS,
                 Action::Update,
-            ),
-            &mut out,
-        );
+            ), NEVER, &mut out);
         assert_eq!(out.len(), 1, "the first window closed when time passed it");
-        assert_eq!(out[0].action, Action::Delete);
-        assert_eq!(out[0].events.len(), 2);
-        assert_eq!(out[0].not_before, format_rfc3339(1040));
+        assert_eq!(out[0].request.action, Action::Delete);
+        assert_eq!(out[0].request.events.len(), 2);
+        assert_eq!(out[0].request.not_before, format_rfc3339(1040));
         c.flush(&mut out);
         assert_eq!(out.len(), 3);
         assert_eq!(c.pending(), 0);
@@ -313,16 +422,12 @@ mod tests {
         let mut c = Coalescer::new(60, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Delete),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "1", 1000, Action::Delete), NEVER, &mut out);
         c.add(
-            change("arn:aws:s3:::b", "2", 1010, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "2", 1010, Action::Update), NEVER, &mut out);
         c.flush(&mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].action, Action::Update);
+        assert_eq!(out[0].request.action, Action::Update);
     }
 
     #[test]
@@ -330,24 +435,18 @@ mod tests {
         let mut c = Coalescer::new(60, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::x", "new", 1200, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::x", "new", 1200, Action::Update), NEVER, &mut out);
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "1", 1000, Action::Update), NEVER, &mut out);
         c.add(
-            change("arn:aws:s3:::b", "2", 1030, Action::Delete),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "2", 1030, Action::Delete), NEVER, &mut out);
         c.flush(&mut out);
         let b: Vec<_> = out
             .iter()
-            .filter(|r| r.arn.as_deref() == Some("arn:aws:s3:::b"))
+            .filter(|r| r.request.arn.as_deref() == Some("arn:aws:s3:::b"))
             .collect();
         assert_eq!(b.len(), 1, "events 200 s late still merge");
-        assert_eq!(b[0].action, Action::Delete);
+        assert_eq!(b[0].request.action, Action::Delete);
     }
 
     #[test]
@@ -355,13 +454,9 @@ mod tests {
         let mut c = Coalescer::new(60, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::future", "f", 4_000_000_000, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::future", "f", 4_000_000_000, Action::Update), NEVER, &mut out);
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "1", 1000, Action::Update), NEVER, &mut out);
         assert_eq!(
             out.len(),
             1,
@@ -370,19 +465,15 @@ mod tests {
         c.flush(&mut out);
         out.clear();
         c.add(
-            change("arn:aws:s3:::b", "2", 1000, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "2", 1000, Action::Update), NEVER, &mut out);
         c.add(
-            change("arn:aws:s3:::b", "3", 1010, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "3", 1010, Action::Update), NEVER, &mut out);
         assert!(
             out.is_empty(),
             "flush reset the watermark: merging works again"
         );
         c.flush(&mut out);
-        assert_eq!(out[0].events.len(), 2);
+        assert_eq!(out[0].request.events.len(), 2);
     }
 
     #[test]
@@ -403,24 +494,22 @@ mod tests {
             Action::Delete,
         );
         without.service = "iam".into();
-        c.add(without, &mut out);
-        c.add(with_path, &mut out);
+        c.add(without, NEVER, &mut out);
+        c.add(with_path, NEVER, &mut out);
         c.add(
             change(
                 "arn:aws:iam::123456789012:role/other",
                 "3",
                 1010,
                 Action::Update,
-            ),
-            &mut out,
-        );
+            ), NEVER, &mut out);
         c.flush(&mut out);
         assert_eq!(out.len(), 2, "{out:#?}");
         assert_eq!(
-            out[0].arn.as_deref(),
+            out[0].request.arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/service-role/app")
         );
-        assert_eq!(out[0].action, Action::Delete);
+        assert_eq!(out[0].request.action, Action::Delete);
     }
 
     #[test]
@@ -428,10 +517,8 @@ mod tests {
         let mut c = Coalescer::new(0, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Update),
-            &mut out,
-        );
-        c.add(change("arn:aws:s3:::b", "2", 990, Action::Update), &mut out);
+            change("arn:aws:s3:::b", "1", 1000, Action::Update), NEVER, &mut out);
+        c.add(change("arn:aws:s3:::b", "2", 990, Action::Update), NEVER, &mut out);
         c.flush(&mut out);
         assert_eq!(out.len(), 2);
     }
@@ -442,13 +529,11 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..3 {
             c.add(
-                change("arn:aws:s3:::b", &i.to_string(), 1000, Action::Update),
-                &mut out,
-            );
+                change("arn:aws:s3:::b", &i.to_string(), 1000, Action::Update), NEVER, &mut out);
         }
         c.flush(&mut out);
         assert_eq!(out.len(), 3);
-        assert!(out.iter().all(|r| r.events.len() == 1));
+        assert!(out.iter().all(|r| r.request.events.len() == 1));
     }
 
     #[test]
@@ -456,19 +541,13 @@ mod tests {
         let mut c = Coalescer::new(600, 2);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::b", "late", 1100, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "late", 1100, Action::Update), NEVER, &mut out);
         c.add(
-            change("arn:aws:s3:::b", "early", 1050, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "early", 1050, Action::Update), NEVER, &mut out);
         c.add(
-            change("arn:aws:s3:::b", "capped", 1060, Action::Update),
-            &mut out,
-        );
+            change("arn:aws:s3:::b", "capped", 1060, Action::Update), NEVER, &mut out);
         c.flush(&mut out);
-        let ids: Vec<_> = out[0].events.iter().map(|e| e.event_id.as_str()).collect();
+        let ids: Vec<_> = out[0].request.events.iter().map(|e| e.event_id.as_str()).collect();
         assert_eq!(ids, ["early", "late"]);
     }
 }

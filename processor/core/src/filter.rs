@@ -5,7 +5,7 @@
 //! `read_like_name`, `account`, `service`, `event_name`, `duplicate`.
 //! Name lists accept exact names and `*` globs, compiled once into matchers.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -227,59 +227,8 @@ impl EventNameSet {
     }
 }
 
-/// Remembers recent event ids (as 64-bit hashes) in a bounded FIFO.
-///
-/// Ids of kept events are first held as *pending*: they count as seen for later
-/// events, but become permanent only on [`Dedup::commit`], once their rescans were
-/// dispatched. [`Dedup::abort`] forgets them, so a redelivery after a failed dispatch
-/// is processed again instead of being dropped as a duplicate.
-#[derive(Debug, Default)]
-struct Dedup {
-    capacity: usize,
-    seen: HashSet<u64>,
-    order: VecDeque<u64>,
-    pending: HashSet<u64>,
-}
-
-impl Dedup {
-    fn new(capacity: usize) -> Self {
-        Dedup {
-            capacity,
-            seen: HashSet::with_capacity(capacity.min(1 << 16)),
-            order: VecDeque::with_capacity(capacity.min(1 << 16)),
-            pending: HashSet::new(),
-        }
-    }
-
-    /// Notes `id` as pending; true when it was already seen or pending.
-    fn check_and_insert(&mut self, id: &str) -> bool {
-        if self.capacity == 0 {
-            return false;
-        }
-        let h = fnv1a(id.as_bytes());
-        self.seen.contains(&h) || !self.pending.insert(h)
-    }
-
-    fn commit(&mut self) {
-        for h in self.pending.drain() {
-            if self.seen.insert(h) {
-                self.order.push_back(h);
-            }
-        }
-        while self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
-        }
-    }
-
-    fn abort(&mut self) {
-        self.pending.clear();
-    }
-}
-
 /// 64-bit FNV-1a: stable, fast, good enough to tell event ids apart.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
@@ -298,7 +247,6 @@ pub struct Filter {
     allow_events: EventNameSet,
     deny_events: EventNameSet,
     allow_accounts: NameSet,
-    dedup: Dedup,
 }
 
 impl Filter {
@@ -314,7 +262,6 @@ impl Filter {
             allow_events: EventNameSet::new(&config.allow_events),
             deny_events: EventNameSet::new(&config.deny_events),
             allow_accounts: NameSet::new(config.allow_accounts.iter().map(String::as_str)),
-            dedup: Dedup::new(config.dedup_capacity),
             config,
         }
     }
@@ -324,9 +271,9 @@ impl Filter {
         &self.config
     }
 
-    /// `None` to keep the event, else the first reason to drop it. A kept event's id is
-    /// remembered, so a second delivery of it is dropped as [`DropReason::Duplicate`].
-    pub fn check(&mut self, ev: &Event<'_>) -> Option<DropReason> {
+    /// `None` to keep the event, else the first reason to drop it. Duplicates are the
+    /// engine's to find ([`crate::engine`]): they depend on what is in flight.
+    pub fn check(&self, ev: &Event<'_>) -> Option<DropReason> {
         if ev.read_only == Some(true) {
             return Some(DropReason::ReadOnly);
         }
@@ -358,22 +305,7 @@ impl Filter {
         {
             return Some(DropReason::EventName);
         }
-        if self.dedup.check_and_insert(&ev.event_id) {
-            return Some(DropReason::Duplicate);
-        }
         None
-    }
-
-    /// Makes the ids of the events kept since the last commit or abort permanent:
-    /// call once their rescans were dispatched.
-    pub fn commit(&mut self) {
-        self.dedup.commit();
-    }
-
-    /// Forgets the ids of the events kept since the last commit or abort: call when
-    /// their rescans could not be dispatched, so redeliveries are not dropped.
-    pub fn abort(&mut self) {
-        self.dedup.abort();
     }
 }
 
@@ -418,31 +350,5 @@ mod tests {
         assert!(is_read_like("List"));
         assert!(!is_read_like("Getaway"));
         assert!(!is_read_like("PutObject"));
-    }
-
-    #[test]
-    fn dedup_is_bounded() {
-        let mut d = Dedup::new(2);
-        assert!(!d.check_and_insert("a"));
-        assert!(d.check_and_insert("a"), "pending ids count as seen");
-        d.commit();
-        assert!(d.check_and_insert("a"));
-        assert!(!d.check_and_insert("b"));
-        assert!(!d.check_and_insert("c"));
-        d.commit();
-        assert!(!d.check_and_insert("a"), "a was evicted");
-        d.commit();
-        assert_eq!(d.seen.len(), 2);
-    }
-
-    #[test]
-    fn abort_forgets_pending_ids() {
-        let mut d = Dedup::new(10);
-        assert!(!d.check_and_insert("a"));
-        d.abort();
-        assert!(
-            !d.check_and_insert("a"),
-            "a redelivery after a failed dispatch is kept"
-        );
     }
 }

@@ -12,8 +12,16 @@
 //! - [`filter`]: drops what changes nothing, each with a counted [`DropReason`].
 //! - [`resolve`]: the [`Resolver`] seam from an event to the [`Target`]s it touched,
 //!   and [`BasicResolver`] (the record's `resources` field plus [`rules`]).
-//! - [`coalesce`]: merges changes to one resource within an event-time window.
-//! - [`pipeline`]: [`Processor`] ties the above together, one message or batch at a time.
+//! - [`prepare`]: [`Preparer`], the stateless half (decode, filter, resolve) that runs
+//!   on every core; its [`Prepared`] messages own their data.
+//! - [`coalesce`]: merges changes to one resource within an event-time window, releases
+//!   them by event time or by a wall-clock deadline, and remembers which events are
+//!   behind each request.
+//! - [`engine`]: [`Engine`], the one owner of the message ledger, the three-state
+//!   duplicate memory (new, in flight, done) and the coalescer: it decides which
+//!   messages may be deleted ([`Deletable`]) after the sinks accepted their requests.
+//! - [`pipeline`]: the settings ([`ProcessorConfig`]), message outcomes, and
+//!   [`Processor`], the engine in one thread for callers that delete nothing (replay).
 //! - [`rescan`]: [`RescanRequest`], the project's one output format.
 //! - [`stats`]: counters for every outcome.
 //! - [`services`]: the watched-service lists shared with `event-rule`.
@@ -23,9 +31,11 @@
 
 pub mod coalesce;
 pub mod decode;
+pub mod engine;
 pub mod event;
 pub mod filter;
 pub mod pipeline;
+pub mod prepare;
 pub mod rescan;
 pub mod resolve;
 pub mod rules;
@@ -38,7 +48,9 @@ pub use coalesce::Coalescer;
 pub use decode::{DecodeError, Decoded, SubscriptionKind};
 pub use event::Event;
 pub use filter::{DropReason, FilterConfig};
-pub use pipeline::{BatchResult, MessageOutcome, Processor, ProcessorConfig};
+pub use engine::{Deletable, Engine, MessageKey, Outgoing, Settled};
+pub use pipeline::{MessageOutcome, Processor, ProcessorConfig};
+pub use prepare::{KeptEvent, Prepared, Preparer};
 pub use rescan::{Action, EventRef, RescanRequest, Scope};
 pub use resolve::{BasicResolver, Resolver, Target};
 pub use stats::Stats;

@@ -217,8 +217,18 @@ fn delete_targets_kind(event_name: &str, cfn_kind: &str) -> bool {
     crate::rules::delete_noun(event_name).is_some_and(|n| n == noun)
 }
 
-/// Pushes `t` unless the same ARN is already in `out` (a delete wins).
+/// Up to this many targets, [`push_unique`] checks for a repeat as it goes; past it,
+/// it appends and [`dedup_targets`] removes repeats in one pass (linear work for
+/// calls that name thousands of resources).
+const LINEAR_CHECK_MAX: usize = 64;
+
+/// Pushes `t` unless the same ARN is already in `out` (a delete wins). Past a few
+/// dozen targets it appends without checking: call [`dedup_targets`] at the end.
 pub fn push_unique(out: &mut Vec<Target>, t: Target) {
+    if out.len() >= LINEAR_CHECK_MAX {
+        out.push(t);
+        return;
+    }
     if let Some(existing) = out.iter_mut().find(|e| e.arn == t.arn) {
         if t.action == Action::Delete {
             existing.action = Action::Delete;
@@ -226,6 +236,31 @@ pub fn push_unique(out: &mut Vec<Target>, t: Target) {
     } else {
         out.push(t);
     }
+}
+
+/// Removes repeated ARNs, keeping the first place of each and letting a delete win;
+/// linear in the number of targets.
+pub fn dedup_targets(out: &mut Vec<Target>) {
+    if out.len() <= LINEAR_CHECK_MAX {
+        return;
+    }
+    let mut first: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(out.len());
+    let mut kept: Vec<Target> = Vec::with_capacity(out.len());
+    for t in out.drain(..) {
+        match first.get(&t.arn) {
+            Some(&i) => {
+                if t.action == Action::Delete {
+                    kept[i].action = Action::Delete;
+                }
+            }
+            None => {
+                first.insert(t.arn.clone(), kept.len());
+                kept.push(t);
+            }
+        }
+    }
+    *out = kept;
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub struct Stats {
     pub invalid_by_kind: BTreeMap<&'static str, u64>,
     /// SNS subscription confirmations and unsubscribe confirmations seen.
     pub subscription_messages: u64,
+    /// Kept events that named more resources than the cap and became one service
+    /// rescan.
+    pub capped_events: u64,
 }
 
 /// Rescan requests by scope.
@@ -38,6 +41,24 @@ pub struct RescanCounts {
 }
 
 impl Stats {
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &Stats) {
+        self.messages += other.messages;
+        self.events += other.events;
+        self.kept += other.kept;
+        for (k, v) in &other.dropped {
+            *self.dropped.entry(k).or_default() += v;
+        }
+        self.rescans.resource += other.rescans.resource;
+        self.rescans.service += other.rescans.service;
+        self.invalid += other.invalid;
+        for (k, v) in &other.invalid_by_kind {
+            *self.invalid_by_kind.entry(k).or_default() += v;
+        }
+        self.subscription_messages += other.subscription_messages;
+        self.capped_events += other.capped_events;
+    }
+
     /// Counts a drop.
     pub fn drop(&mut self, reason: DropReason) {
         *self.dropped.entry(reason.as_str()).or_default() += 1;

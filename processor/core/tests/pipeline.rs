@@ -27,7 +27,6 @@ fn run_all(p: &mut Processor, bodies: &[String]) -> Vec<RescanRequest> {
     let mut out = Vec::new();
     for b in bodies {
         p.process_message(b, &mut out);
-        p.commit();
     }
     p.flush(&mut out);
     out
@@ -172,20 +171,19 @@ fn a_missing_read_only_flag_with_a_write_name_is_kept() {
 }
 
 #[test]
-fn duplicate_deliveries_are_dropped_but_not_after_an_abort() {
+fn duplicate_deliveries_are_dropped() {
     let body = sns(&record("kms-create-key"), false);
     let mut p = processor(FilterConfig::default(), 60);
     let mut out = Vec::new();
     p.process_message(&body, &mut out);
     p.process_message(&body, &mut out);
-    assert_eq!(dropped(&p, "duplicate"), 1, "a duplicate within one batch");
-    // Dispatch failed: the redelivery must be processed again.
-    p.abort();
+    assert_eq!(dropped(&p, "duplicate"), 1, "a duplicate of a held event");
+    p.flush(&mut out);
     p.process_message(&body, &mut out);
-    assert_eq!(p.stats().kept, 2);
-    p.commit();
-    p.process_message(&body, &mut out);
-    assert_eq!(dropped(&p, "duplicate"), 2);
+    assert_eq!(dropped(&p, "duplicate"), 2, "a duplicate of a done event");
+    p.flush(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(p.stats().kept, 1);
 }
 
 #[test]
@@ -324,7 +322,7 @@ fn outcomes() {
         MessageOutcome::Processed { events: 1, kept: 0 }
     );
     let o = p.process_message("{oops", &mut out);
-    assert!(!o.is_done());
+    assert!(!o.is_decoded());
     let log = format!(
         r#"{{"Records":[{},{{"eventVersion":"1.08","eventName":"X","eventTime":"2023-07-10T11:42:36Z"}}]}}"#,
         record("ssm-put-parameter")
@@ -359,30 +357,4 @@ fn global_resources_merge_across_regions() {
         Some("arn:aws:iam::123456789012:role/app-reader")
     );
     assert_eq!(out[0].events.len(), 2);
-}
-
-#[test]
-fn batches_release_everything_and_isolate_bad_messages() {
-    let mut p = processor(FilterConfig::default(), 300);
-    let a = sns(&record("ec2-run-instances"), true);
-    let b = "{\"Type\":\"Notification\",\"Message\":\"not json\",\"TopicArn\":\"t\"}".to_string();
-    let c = sns(&record("kms-create-key"), false);
-    let d = sns(&record("ec2-describe-instances"), false);
-    let batch = p.process_batch([
-        ("m-a", a.as_str()),
-        ("m-b", b.as_str()),
-        ("m-c", c.as_str()),
-        ("m-d", d.as_str()),
-    ]);
-    assert_eq!(
-        batch.requests.len(),
-        3,
-        "two instances and a key, all released despite the 300 s window"
-    );
-    assert_eq!(p.pending(), 0);
-    assert_eq!(batch.done_ids().collect::<Vec<_>>(), ["m-a", "m-c", "m-d"]);
-    assert_eq!(batch.failed_ids().collect::<Vec<_>>(), ["m-b"]);
-    assert!(
-        matches!(&batch.outcomes[1].1, MessageOutcome::Invalid { errors, .. } if errors[0].kind() == "invalid_json")
-    );
 }
