@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, QueueAttributeName, SendMessageBatchRequestEntry,
+};
 use aws_sdk_sqs::Client;
 use clap::Parser;
 
@@ -68,7 +70,12 @@ async fn fill(client: &Client, url: &str, bodies: Arc<Vec<String>>) -> anyhow::R
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let (client, url, bodies, next) = (client.clone(), url.to_string(), bodies.clone(), next.clone());
+        let (client, url, bodies, next) = (
+            client.clone(),
+            url.to_string(),
+            bodies.clone(),
+            next.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let start = next.fetch_add(10, Ordering::Relaxed);
@@ -119,7 +126,13 @@ async fn depth(client: &Client, url: &str) -> anyhow::Result<u64> {
 }
 
 /// The floor: receive ten, delete ten, on `pollers` tasks, until `total` are deleted.
-async fn bare_loop(client: &Client, url: &str, pollers: usize, wait: u32, total: usize) -> anyhow::Result<f64> {
+async fn bare_loop(
+    client: &Client,
+    url: &str,
+    pollers: usize,
+    wait: u32,
+    total: usize,
+) -> anyhow::Result<f64> {
     let deleted = Arc::new(AtomicUsize::new(0));
     let t = Instant::now();
     let mut tasks = Vec::new();
@@ -171,9 +184,22 @@ async fn bare_loop(client: &Client, url: &str, pollers: usize, wait: u32, total:
 async fn consumer(args: &Args, url: &str, client: &Client) -> anyhow::Result<(f64, f64, u64, i32)> {
     let t = Instant::now();
     let child = Command::new(&args.processor)
-        .args(["run", "--queue-url", url, "--sink", &args.sink, "--metrics-addr", "off"])
+        .args([
+            "run",
+            "--queue-url",
+            url,
+            "--sink",
+            &args.sink,
+            "--metrics-addr",
+            "off",
+        ])
         .args(["--pollers", &args.pollers.to_string()])
-        .args(["--wait-time-seconds", &args.wait.to_string(), "--exit-when-idle", "3"])
+        .args([
+            "--wait-time-seconds",
+            &args.wait.to_string(),
+            "--exit-when-idle",
+            "3",
+        ])
         .env("RUST_LOG", "warn")
         .spawn()
         .with_context(|| format!("starting {}", args.processor.display()))?;
@@ -199,7 +225,11 @@ async fn consumer(args: &Args, url: &str, client: &Client) -> anyhow::Result<(f6
     }
     let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     let cpu = secs(usage.ru_utime) + secs(usage.ru_stime);
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     let wall = empty_at.unwrap_or_else(|| t.elapsed().as_secs_f64());
     Ok((wall, cpu, usage.ru_maxrss as u64, code))
 }
@@ -207,13 +237,18 @@ async fn consumer(args: &Args, url: &str, client: &Client) -> anyhow::Result<(f6
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let file = std::fs::File::open(&args.bodies).with_context(|| format!("{}", args.bodies.display()))?;
+    let file =
+        std::fs::File::open(&args.bodies).with_context(|| format!("{}", args.bodies.display()))?;
     let bodies: Vec<String> = std::io::BufReader::new(file)
         .lines()
         .take(args.messages)
         .collect::<Result<_, _>>()?;
     if bodies.len() < args.messages {
-        bail!("{} holds only {} bodies", args.bodies.display(), bodies.len());
+        bail!(
+            "{} holds only {} bodies",
+            args.bodies.display(),
+            bodies.len()
+        );
     }
     let bodies = Arc::new(bodies);
     let sdk = processor_consumer::load_aws_config(None).await;
@@ -224,7 +259,11 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     fill(&client, &floor_url, bodies.clone()).await?;
     fill(&client, &run_url, bodies.clone()).await?;
-    eprintln!("filled 2 x {} messages in {:.1}s", args.messages, t.elapsed().as_secs_f64());
+    eprintln!(
+        "filled 2 x {} messages in {:.1}s",
+        args.messages,
+        t.elapsed().as_secs_f64()
+    );
 
     let floor = bare_loop(&client, &floor_url, args.pollers, args.wait, args.messages).await?;
     let (wall, cpu, rss_kib, code) = consumer(&args, &run_url, &client).await?;
@@ -232,11 +271,23 @@ async fn main() -> anyhow::Result<()> {
     let n = args.messages as f64;
     println!("messages per queue:          {}", args.messages);
     println!("pollers:                     {}", args.pollers);
-    println!("bare receive+delete loop:    {:>8.0} msg/s ({floor:.1}s)", n / floor);
-    println!("processor run:               {:>8.0} msg/s ({wall:.1}s until empty)", n / wall);
+    println!(
+        "bare receive+delete loop:    {:>8.0} msg/s ({floor:.1}s)",
+        n / floor
+    );
+    println!(
+        "processor run:               {:>8.0} msg/s ({wall:.1}s until empty)",
+        n / wall
+    );
     println!("run / bare:                  {:>8.2}x", floor / wall);
-    println!("consumer CPU per message:    {:>8.1} µs (user+sys {cpu:.2}s)", cpu / n * 1e6);
-    println!("consumer peak RSS:           {:>8.1} MiB", rss_kib as f64 / 1024.0);
+    println!(
+        "consumer CPU per message:    {:>8.1} µs (user+sys {cpu:.2}s)",
+        cpu / n * 1e6
+    );
+    println!(
+        "consumer peak RSS:           {:>8.1} MiB",
+        rss_kib as f64 / 1024.0
+    );
     println!("consumer exit code:          {code}; messages left on its queue: {left}");
     for url in [&floor_url, &run_url] {
         let _ = client.delete_queue().queue_url(url).send().await;

@@ -173,7 +173,12 @@ pub struct RunArgs {
     /// Where rescan requests go (repeatable): `stdout`, `file:PATH`, `http(s)://URL`,
     /// `sqs:QUEUE_URL`. A message is deleted only when every sink accepted every
     /// request it contributed to.
-    #[arg(long = "sink", env = "PROCESSOR_SINKS", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "sink",
+        env = "PROCESSOR_SINKS",
+        value_delimiter = ',',
+        required = true
+    )]
     pub sinks: Vec<SinkSpec>,
 
     /// Concurrent long-polling receivers.
@@ -215,6 +220,13 @@ pub struct RunArgs {
     /// Log line format.
     #[arg(long, env = "PROCESSOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Confirm SNS subscriptions of member accounts' topics to the queue through the
+    /// SNS `ConfirmSubscription` API (never by fetching the message's URL), only for
+    /// topics of accounts in `--allow-accounts`; the message is deleted once the
+    /// confirmation succeeded. Off: such messages go to the dead-letter queue.
+    #[arg(long, env = "PROCESSOR_CONFIRM_SUBSCRIPTIONS")]
+    pub confirm_subscriptions: bool,
 
     /// Pipeline settings.
     #[command(flatten)]

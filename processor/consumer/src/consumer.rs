@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use processor_core::coalesce::Millis;
 use processor_core::{
     DecodeError, Engine, MessageOutcome, Outgoing, Prepared, Preparer, Resolver, Settled, Stats,
+    SubscriptionKind,
 };
 use processor_sinks::{Sink, SinkError, SinkOptions};
 use tokio::sync::mpsc;
@@ -31,6 +32,7 @@ use tracing::{debug, info, warn};
 use crate::config::{ConfigError, MetricsAddr, RunArgs};
 use crate::dispatch::dispatch;
 use crate::queue::{Queue, Receipt};
+use crate::subscribe::Confirmer;
 use crate::telemetry::{self, names, Health};
 
 /// Most dispatch tasks at once; receiving pauses beyond it.
@@ -89,9 +91,9 @@ fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// One receive's messages, prepared.
+/// One receive's messages, prepared; `true` marks a subscription confirmed here.
 struct Batch {
-    items: Vec<(Receipt, Prepared)>,
+    items: Vec<(Receipt, Prepared, bool)>,
 }
 
 /// Settings the pollers share.
@@ -105,6 +107,38 @@ struct PollerCtx {
     wait: Duration,
     visibility: Duration,
     clock: Clock,
+    confirmer: Option<Confirmer>,
+}
+
+/// Confirms a subscription message when asked to; true when it was confirmed.
+async fn confirm(ctx: &PollerCtx, receipt: &Receipt, prepared: &Prepared) -> bool {
+    let MessageOutcome::Subscription {
+        kind: SubscriptionKind::Confirmation,
+        topic_arn,
+        token,
+    } = &prepared.outcome
+    else {
+        return false;
+    };
+    let Some(confirmer) = &ctx.confirmer else {
+        warn!(message_id = %receipt.message_id, topic = topic_arn.as_deref().unwrap_or("?"), "SNS subscription confirmation left for the dead-letter queue (--confirm-subscriptions is off)");
+        return false;
+    };
+    match confirmer
+        .confirm(topic_arn.as_deref(), token.as_ref())
+        .await
+    {
+        Ok(subscription) => {
+            metrics::counter!(names::SUBSCRIPTIONS, "result" => "confirmed").increment(1);
+            info!(message_id = %receipt.message_id, topic = topic_arn.as_deref().unwrap_or("?"), %subscription, "subscription confirmed");
+            true
+        }
+        Err(e) => {
+            metrics::counter!(names::SUBSCRIPTIONS, "result" => "refused").increment(1);
+            warn!(message_id = %receipt.message_id, topic = topic_arn.as_deref().unwrap_or("?"), error = %e, "subscription not confirmed; left for the dead-letter queue");
+            false
+        }
+    }
 }
 
 async fn poll(id: usize, ctx: Arc<PollerCtx>) {
@@ -144,24 +178,23 @@ async fn poll(id: usize, ctx: Arc<PollerCtx>) {
             }
         };
         metrics::counter!(names::RECEIVED).increment(messages.len() as u64);
-        let items = messages
-            .into_iter()
-            .map(|m| {
-                let prepared = match &m.body {
-                    Some(b) => ctx.preparer.prepare(b),
-                    None => ctx.preparer.invalid(DecodeError::Empty),
-                };
-                if let MessageOutcome::Invalid { errors, .. } = &prepared.outcome {
-                    warn!(
-                        message_id = %m.receipt.message_id,
-                        receive_count = m.receipt.receive_count,
-                        error = %errors.first().map(ToString::to_string).unwrap_or_default(),
-                        "undecodable message: not deleted, left for the dead-letter queue"
-                    );
-                }
-                (m.receipt, prepared)
-            })
-            .collect();
+        let mut items = Vec::with_capacity(messages.len());
+        for m in messages {
+            let prepared = match &m.body {
+                Some(b) => ctx.preparer.prepare(b),
+                None => ctx.preparer.invalid(DecodeError::Empty),
+            };
+            if let MessageOutcome::Invalid { errors, .. } = &prepared.outcome {
+                warn!(
+                    message_id = %m.receipt.message_id,
+                    receive_count = m.receipt.receive_count,
+                    error = %errors.first().map(ToString::to_string).unwrap_or_default(),
+                    "undecodable message: not deleted, left for the dead-letter queue"
+                );
+            }
+            let confirmed = confirm(&ctx, &m.receipt, &prepared).await;
+            items.push((m.receipt, prepared, confirmed));
+        }
         if ctx.tx.send(Batch { items }).await.is_err() {
             break;
         }
@@ -188,7 +221,9 @@ fn export_stats(now: &Stats, last: &mut Stats) {
 /// Seconds before a message whose dispatch failed is received again.
 fn retry_delay(base_secs: u32, receive_count: u32) -> u64 {
     let exp = receive_count.saturating_sub(1).min(16);
-    let d = u64::from(base_secs.max(1)).saturating_mul(1u64 << exp).min(900);
+    let d = u64::from(base_secs.max(1))
+        .saturating_mul(1u64 << exp)
+        .min(900);
     d + fastrand::u64(0..=d / 4)
 }
 
@@ -239,6 +274,9 @@ pub async fn run(
         wait: Duration::from_secs(u64::from(args.wait_time_seconds)),
         visibility,
         clock,
+        confirmer: args
+            .confirm_subscriptions
+            .then(|| Confirmer::new(aws.clone(), args.pipeline.allow_accounts.clone())),
     });
     for id in 0..args.pollers {
         tokio::spawn(poll(id, ctx.clone()));
@@ -266,7 +304,9 @@ pub async fn run(
     let mut grace_end: Option<Instant> = None;
     let mut pollers_done = false;
     let mut next_extend: Millis = 0;
-    let idle_after = args.exit_when_idle.map(|s| Duration::from_secs(u64::from(s)));
+    let idle_after = args
+        .exit_when_idle
+        .map(|s| Duration::from_secs(u64::from(s)));
     let grace = Duration::from_secs(u64::from(args.shutdown_grace));
 
     loop {
@@ -283,7 +323,15 @@ pub async fn run(
                         last_nonempty = Instant::now();
                     }
                     let now = clock.now();
-                    for (receipt, prepared) in batch.items {
+                    for (receipt, prepared, confirmed) in batch.items {
+                        let (prepared, receipt) = if confirmed {
+                            match engine.settle_handled_subscription(prepared, receipt) {
+                                Ok(()) => continue,
+                                Err(back) => back,
+                            }
+                        } else {
+                            (prepared, receipt)
+                        };
                         let release_by = receipt.visible_until.saturating_sub(visibility_ms / 4);
                         let _ = engine.admit(prepared, receipt, now, release_by);
                     }
@@ -364,8 +412,7 @@ pub async fn run(
             summary.abandoned = engine.in_flight() as u64;
             warn!(
                 in_flight = engine.in_flight(),
-                dispatching,
-                "grace period over: what was not deleted returns to the queue"
+                dispatching, "grace period over: what was not deleted returns to the queue"
             );
             break;
         }

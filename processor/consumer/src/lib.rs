@@ -9,6 +9,8 @@
 //!   [`RunArgs`], every flag with a `PROCESSOR_*` environment fallback.
 //! - [`queue`]: the SQS calls (long-poll receive, `DeleteMessageBatch`,
 //!   `ChangeMessageVisibilityBatch`) and [`Receipt`], the engine's token of a message.
+//! - [`subscribe`]: confirms SNS subscriptions of allowed accounts' topics through the
+//!   API (`--confirm-subscriptions`), never through the URL in the message.
 //! - [`dispatch`]: delivers released requests to every sink and reports, per request,
 //!   whether all of them accepted it.
 //! - [`consumer`]: the run loop. N pollers receive and prepare bodies in parallel
@@ -30,6 +32,7 @@ pub mod consumer;
 pub mod dispatch;
 pub mod logging;
 pub mod queue;
+pub mod subscribe;
 pub mod telemetry;
 
 pub use config::{LogFormat, MetricsAddr, PipelineArgs, ResolverKind, RunArgs};
@@ -47,8 +50,7 @@ pub async fn load_aws_config(queue_url: Option<&str>) -> aws_config::SdkConfig {
     let http = Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
     let env_region = std::env::var("AWS_REGION")
         .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
         .ok()

@@ -179,13 +179,12 @@ impl Queue {
             {
                 Ok(out) => {
                     for f in out.failed {
-                        let id = f
-                            .id
-                            .parse::<usize>()
-                            .ok()
-                            .and_then(|i| chunk.get(i))
-                            .map(|r| r.message_id.clone())
-                            .unwrap_or(f.id);
+                        let id =
+                            f.id.parse::<usize>()
+                                .ok()
+                                .and_then(|i| chunk.get(i))
+                                .map(|r| r.message_id.clone())
+                                .unwrap_or(f.id);
                         failed.push((id, format!("{}: {}", f.code, f.message.unwrap_or_default())));
                     }
                 }
@@ -225,19 +224,22 @@ impl Queue {
             {
                 Ok(out) => {
                     for f in out.failed {
-                        let id = f
-                            .id
-                            .parse::<usize>()
-                            .ok()
-                            .and_then(|i| chunk.get(i))
-                            .map(|(r, _)| r.message_id.clone())
-                            .unwrap_or(f.id);
+                        let id =
+                            f.id.parse::<usize>()
+                                .ok()
+                                .and_then(|i| chunk.get(i))
+                                .map(|(r, _)| r.message_id.clone())
+                                .unwrap_or(f.id);
                         failed.push((id, format!("{}: {}", f.code, f.message.unwrap_or_default())));
                     }
                 }
                 Err(e) => {
                     let msg = self.err("ChangeMessageVisibilityBatch", &e).to_string();
-                    failed.extend(chunk.iter().map(|(r, _)| (r.message_id.clone(), msg.clone())));
+                    failed.extend(
+                        chunk
+                            .iter()
+                            .map(|(r, _)| (r.message_id.clone(), msg.clone())),
+                    );
                 }
             }
         }
@@ -255,7 +257,10 @@ mod tests {
             region_from_url("https://sqs.eu-west-1.amazonaws.com/123456789012/q").as_deref(),
             Some("eu-west-1")
         );
-        assert_eq!(region_from_url("http://127.0.0.1:4566/000000000000/q"), None);
+        assert_eq!(
+            region_from_url("http://127.0.0.1:4566/000000000000/q"),
+            None
+        );
         assert_eq!(region_from_url("not a url"), None);
     }
 }

@@ -42,6 +42,8 @@ pub mod names {
     pub const IN_FLIGHT: &str = "processor_in_flight_messages";
     /// Seconds from a message's arrival on the queue to the dispatch of its requests.
     pub const LATENCY: &str = "processor_queue_to_dispatch_seconds";
+    /// SNS subscription confirmations, by `result` (`confirmed`, `refused`).
+    pub const SUBSCRIPTIONS: &str = "processor_subscription_confirmations_total";
     /// Failed receives.
     pub const RECEIVE_ERRORS: &str = "processor_receive_errors_total";
 }
@@ -130,7 +132,10 @@ struct AppState {
 async fn metrics_page(State(s): State<AppState>) -> (StatusCode, String) {
     match &s.prometheus {
         Some(h) => (StatusCode::OK, h.render()),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "no metrics recorder\n".into()),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no metrics recorder\n".into(),
+        ),
     }
 }
 
@@ -138,7 +143,10 @@ async fn healthz(State(s): State<AppState>) -> (StatusCode, &'static str) {
     if s.health.is_healthy() {
         (StatusCode::OK, "ok\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "receiving from SQS has been failing\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "receiving from SQS has been failing\n",
+        )
     }
 }
 
@@ -148,7 +156,10 @@ async fn readyz(State(s): State<AppState>) -> (StatusCode, &'static str) {
     } else if s.health.is_healthy() {
         (StatusCode::OK, "ready\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "receiving from SQS has been failing\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "receiving from SQS has been failing\n",
+        )
     }
 }
 

@@ -394,12 +394,21 @@ mod tests {
         let mut c = Coalescer::new(60, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "1", 1000, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.add(
-            change("arn:aws:s3:::b", "2", 1030, Action::Delete), NEVER, &mut out);
+            change("arn:aws:s3:::b", "2", 1030, Action::Delete),
+            NEVER,
+            &mut out,
+        );
         assert!(out.is_empty());
         c.add(
-            change("arn:aws:s3:::other", "3", 1061, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::other", "3", 1061, Action::Update),
+            NEVER,
+            &mut out,
+        );
         assert!(out.is_empty(), "still within the lateness allowance");
         c.add(
             change(
@@ -407,7 +416,10 @@ mod tests {
                 "4",
                 1060 + LATENESS_SECS,
                 Action::Update,
-            ), NEVER, &mut out);
+            ),
+            NEVER,
+            &mut out,
+        );
         assert_eq!(out.len(), 1, "the first window closed when time passed it");
         assert_eq!(out[0].request.action, Action::Delete);
         assert_eq!(out[0].request.events.len(), 2);
@@ -422,9 +434,15 @@ mod tests {
         let mut c = Coalescer::new(60, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Delete), NEVER, &mut out);
+            change("arn:aws:s3:::b", "1", 1000, Action::Delete),
+            NEVER,
+            &mut out,
+        );
         c.add(
-            change("arn:aws:s3:::b", "2", 1010, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "2", 1010, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.flush(&mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].request.action, Action::Update);
@@ -435,11 +453,20 @@ mod tests {
         let mut c = Coalescer::new(60, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::x", "new", 1200, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::x", "new", 1200, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "1", 1000, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.add(
-            change("arn:aws:s3:::b", "2", 1030, Action::Delete), NEVER, &mut out);
+            change("arn:aws:s3:::b", "2", 1030, Action::Delete),
+            NEVER,
+            &mut out,
+        );
         c.flush(&mut out);
         let b: Vec<_> = out
             .iter()
@@ -454,9 +481,15 @@ mod tests {
         let mut c = Coalescer::new(60, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::future", "f", 4_000_000_000, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::future", "f", 4_000_000_000, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "1", 1000, Action::Update),
+            NEVER,
+            &mut out,
+        );
         assert_eq!(
             out.len(),
             1,
@@ -465,9 +498,15 @@ mod tests {
         c.flush(&mut out);
         out.clear();
         c.add(
-            change("arn:aws:s3:::b", "2", 1000, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "2", 1000, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.add(
-            change("arn:aws:s3:::b", "3", 1010, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "3", 1010, Action::Update),
+            NEVER,
+            &mut out,
+        );
         assert!(
             out.is_empty(),
             "flush reset the watermark: merging works again"
@@ -502,7 +541,10 @@ mod tests {
                 "3",
                 1010,
                 Action::Update,
-            ), NEVER, &mut out);
+            ),
+            NEVER,
+            &mut out,
+        );
         c.flush(&mut out);
         assert_eq!(out.len(), 2, "{out:#?}");
         assert_eq!(
@@ -517,8 +559,15 @@ mod tests {
         let mut c = Coalescer::new(0, 100);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::b", "1", 1000, Action::Update), NEVER, &mut out);
-        c.add(change("arn:aws:s3:::b", "2", 990, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "1", 1000, Action::Update),
+            NEVER,
+            &mut out,
+        );
+        c.add(
+            change("arn:aws:s3:::b", "2", 990, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.flush(&mut out);
         assert_eq!(out.len(), 2);
     }
@@ -529,7 +578,10 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..3 {
             c.add(
-                change("arn:aws:s3:::b", &i.to_string(), 1000, Action::Update), NEVER, &mut out);
+                change("arn:aws:s3:::b", &i.to_string(), 1000, Action::Update),
+                NEVER,
+                &mut out,
+            );
         }
         c.flush(&mut out);
         assert_eq!(out.len(), 3);
@@ -541,13 +593,27 @@ mod tests {
         let mut c = Coalescer::new(600, 2);
         let mut out = Vec::new();
         c.add(
-            change("arn:aws:s3:::b", "late", 1100, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "late", 1100, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.add(
-            change("arn:aws:s3:::b", "early", 1050, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "early", 1050, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.add(
-            change("arn:aws:s3:::b", "capped", 1060, Action::Update), NEVER, &mut out);
+            change("arn:aws:s3:::b", "capped", 1060, Action::Update),
+            NEVER,
+            &mut out,
+        );
         c.flush(&mut out);
-        let ids: Vec<_> = out[0].request.events.iter().map(|e| e.event_id.as_str()).collect();
+        let ids: Vec<_> = out[0]
+            .request
+            .events
+            .iter()
+            .map(|e| e.event_id.as_str())
+            .collect();
         assert_eq!(ids, ["early", "late"]);
     }
 }

@@ -66,7 +66,20 @@ pub enum Decoded<'a> {
         kind: SubscriptionKind,
         /// The topic it concerns.
         topic_arn: Option<Cow<'a, str>>,
+        /// The confirmation token (for the SNS `ConfirmSubscription` API; never logged).
+        token: Option<SubscriptionToken>,
     },
+}
+
+/// An SNS subscription token: confirms a subscription through the API. Its `Debug`
+/// form hides it, so it never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubscriptionToken(pub String);
+
+impl std::fmt::Debug for SubscriptionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubscriptionToken(<redacted>)")
+    }
 }
 
 /// What was wrong with a body or one of the records inside it.
@@ -258,6 +271,7 @@ fn decode_envelope(
                             SubscriptionKind::Unsubscribe
                         },
                         topic_arn: env.topic_arn,
+                        token: env.sns_token.map(|t| SubscriptionToken(t.into_owned())),
                     }))
                 }
                 other => sink(Err(DecodeError::UnknownSnsType(truncate(other)))),

@@ -324,10 +324,34 @@ impl<T> Engine<T> {
         outcome
     }
 
+    /// Settles an SNS subscription message the caller handled (confirmed through the
+    /// SNS API) as [`Settled::Delete`]. Anything else is handed back untouched, to be
+    /// admitted as usual.
+    pub fn settle_handled_subscription(
+        &mut self,
+        prepared: Prepared,
+        token: T,
+    ) -> Result<(), (Prepared, T)> {
+        if !matches!(prepared.outcome, MessageOutcome::Subscription { .. }) {
+            return Err((prepared, token));
+        }
+        self.stats.merge(&prepared.stats);
+        self.settled.push(Settled::Delete(Deletable(token)));
+        Ok(())
+    }
+
     /// Hands out the requests that are due at `now`: windows closed by event time,
     /// wall-clock deadlines passed, and any over the cap of held requests.
+    ///
+    /// At the cap of messages in flight, half of the held requests (earliest deadline
+    /// first) go out early as well: their messages can then settle, and receiving
+    /// resumes, instead of waiting for the hold to run out.
     pub fn release(&mut self, now: Millis, out: &mut Vec<Outgoing>) {
         self.coalescer.release_due(now, &mut self.released);
+        if self.messages.len() >= self.limits.max_messages {
+            let keep = self.coalescer.pending() / 2;
+            self.coalescer.release_oldest(keep, &mut self.released);
+        }
         self.hand_out(out);
     }
 
@@ -424,11 +448,20 @@ mod tests {
         (Preparer::new(config, Arc::new(BasicResolver)), engine)
     }
 
-    fn admit(p: &Preparer, e: &mut Engine<&'static str>, b: &str, token: &'static str, now: Millis) {
+    fn admit(
+        p: &Preparer,
+        e: &mut Engine<&'static str>,
+        b: &str,
+        token: &'static str,
+        now: Millis,
+    ) {
         let _ = e.admit(p.prepare(b), token, now, Millis::MAX);
     }
 
-    fn settle_all(e: &mut Engine<&'static str>, accept: impl Fn(&RescanRequest) -> bool) -> Vec<Settled<&'static str>> {
+    fn settle_all(
+        e: &mut Engine<&'static str>,
+        accept: impl Fn(&RescanRequest) -> bool,
+    ) -> Vec<Settled<&'static str>> {
         let mut out = Vec::new();
         e.flush(&mut out);
         for o in out {
@@ -474,7 +507,10 @@ mod tests {
             admit(&p, &mut e, &body("e1", "a", 1000), "m1", 0);
             admit(&p, &mut e, &body("e1", "a", 1000), "m2", 0);
             assert_eq!(e.held(), 1);
-            assert!(e.take_settled().is_empty(), "the duplicate waits for the original");
+            assert!(
+                e.take_settled().is_empty(),
+                "the duplicate waits for the original"
+            );
             let s = settle_all(&mut e, |_| accept);
             let want = if accept { "delete" } else { "retry" };
             assert_eq!(kinds(&s), [("m1", want), ("m2", want)]);
@@ -562,7 +598,13 @@ mod tests {
         };
         let (p, mut e) = setup(config);
         for (i, token) in ["m0", "m1", "m2", "m3"].into_iter().enumerate() {
-            admit(&p, &mut e, &body(&format!("e{i}"), &format!("b{i}"), 1000), token, 0);
+            admit(
+                &p,
+                &mut e,
+                &body(&format!("e{i}"), &format!("b{i}"), 1000),
+                token,
+                0,
+            );
         }
         assert_eq!(e.held(), 3, "the oldest was released past the cap");
         assert!(e.is_full());
@@ -573,6 +615,37 @@ mod tests {
             e.resolve(o, true);
         }
         assert_eq!(kinds(&e.take_settled()), [("m0", "delete")]);
+    }
+
+    #[test]
+    fn at_the_message_cap_held_requests_go_out_early() {
+        let config = ProcessorConfig {
+            max_in_flight_messages: 4,
+            ..ProcessorConfig::default()
+        };
+        let (p, mut e) = setup(config);
+        for (i, token) in ["m0", "m1", "m2", "m3"].into_iter().enumerate() {
+            admit(
+                &p,
+                &mut e,
+                &body(&format!("e{i}"), &format!("b{i}"), 1000),
+                token,
+                0,
+            );
+        }
+        assert!(e.is_full());
+        let mut out = Vec::new();
+        e.release(0, &mut out);
+        assert_eq!(
+            out.len(),
+            2,
+            "half of the held requests, long before max hold"
+        );
+        for o in out {
+            e.resolve(o, true);
+        }
+        assert_eq!(e.take_settled().len(), 2);
+        assert!(!e.is_full(), "receiving can resume");
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub(crate) struct Envelope<'a> {
     pub sns_message: Option<Cow<'a, str>>,
     #[serde(rename = "TopicArn", borrow, default)]
     pub topic_arn: Option<Cow<'a, str>>,
+    #[serde(rename = "Token", borrow, default)]
+    pub sns_token: Option<Cow<'a, str>>,
 
     // --- EventBridge event ---
     #[serde(rename = "detail-type", borrow, default)]

@@ -45,10 +45,10 @@ pub mod time;
 pub mod wrap;
 
 pub use coalesce::Coalescer;
-pub use decode::{DecodeError, Decoded, SubscriptionKind};
+pub use decode::{DecodeError, Decoded, SubscriptionKind, SubscriptionToken};
+pub use engine::{Deletable, Engine, MessageKey, Outgoing, Settled};
 pub use event::Event;
 pub use filter::{DropReason, FilterConfig};
-pub use engine::{Deletable, Engine, MessageKey, Outgoing, Settled};
 pub use pipeline::{MessageOutcome, Processor, ProcessorConfig};
 pub use prepare::{KeptEvent, Prepared, Preparer};
 pub use rescan::{Action, EventRef, RescanRequest, Scope};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::coalesce::NEVER;
-use crate::decode::{self, DecodeError, SubscriptionKind};
+use crate::decode::{self, DecodeError, SubscriptionKind, SubscriptionToken};
 use crate::engine::{Engine, Outgoing};
 use crate::filter::FilterConfig;
 use crate::prepare::Preparer;
@@ -87,6 +87,8 @@ pub enum MessageOutcome {
         kind: SubscriptionKind,
         /// The topic.
         topic_arn: Option<String>,
+        /// Its token, for `ConfirmSubscription`.
+        token: Option<SubscriptionToken>,
     },
     /// At least one part could not be decoded: leave the message on the queue for
     /// retry and the dead-letter queue. The decodable records were processed.
@@ -181,4 +183,3 @@ impl Processor {
         self.engine.take_settled();
     }
 }
-

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::coalesce::{Change, ResourceKey};
-use crate::decode::{self, DecodeError, Decoded, SubscriptionKind};
+use crate::decode::{self, DecodeError, Decoded, SubscriptionKind, SubscriptionToken};
 use crate::event::Event;
 use crate::filter::{fnv1a, Filter};
 use crate::pipeline::{MessageOutcome, ProcessorConfig};
@@ -87,7 +87,11 @@ impl Preparer {
         let mut events = 0u32;
         let mut errors: Vec<DecodeError> = Vec::new();
         let mut error_count = 0usize;
-        let mut subscription: Option<(SubscriptionKind, Option<String>)> = None;
+        let mut subscription: Option<(
+            SubscriptionKind,
+            Option<String>,
+            Option<SubscriptionToken>,
+        )> = None;
         let mut targets = Vec::new();
         decode::decode_with_limit(body, limit, &mut |item| match item {
             Ok(Decoded::Event(ev)) => {
@@ -96,9 +100,13 @@ impl Preparer {
                     kept_events.push(k);
                 }
             }
-            Ok(Decoded::Subscription { kind, topic_arn }) => {
+            Ok(Decoded::Subscription {
+                kind,
+                topic_arn,
+                token,
+            }) => {
                 stats.subscription_messages += 1;
-                subscription = Some((kind, topic_arn.map(Cow::into_owned)));
+                subscription = Some((kind, topic_arn.map(Cow::into_owned), token));
             }
             Err(e) => {
                 stats.invalid(e.kind());
@@ -110,8 +118,12 @@ impl Preparer {
         });
         let outcome = if error_count > 0 {
             MessageOutcome::Invalid { errors, events }
-        } else if let (Some((kind, topic_arn)), 0) = (subscription, events) {
-            MessageOutcome::Subscription { kind, topic_arn }
+        } else if let (Some((kind, topic_arn, token)), 0) = (subscription, events) {
+            MessageOutcome::Subscription {
+                kind,
+                topic_arn,
+                token,
+            }
         } else {
             MessageOutcome::Processed {
                 events,

@@ -88,7 +88,9 @@ fn subscription_messages_are_recognised_not_errors() {
         let mut topic = None;
         let mut n = 0;
         decode(&body, &mut |item| match item {
-            Ok(Decoded::Subscription { kind: k, topic_arn }) => {
+            Ok(Decoded::Subscription {
+                kind: k, topic_arn, ..
+            }) => {
                 n += 1;
                 assert_eq!(k, kind);
                 topic = topic_arn.map(|t| t.into_owned());

@@ -186,13 +186,20 @@ fn simulate(seed: u64, p: &Params) -> Outcome {
         let time = 1_700_000_000 + (e as i64) * 2;
         let body = sns(&record(e, resource, time), e);
         all_events.insert(format!("ev-{e}"));
-        let copies = if rng.chance(p.duplicate_percent) { 2 } else { 1 };
+        let copies = if rng.chance(p.duplicate_percent) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             bodies.push((body.clone(), vec![format!("ev-{e}")]));
         }
     }
     for m in 0..p.malformed {
-        bodies.push((format!("{{\"Type\":\"Notification\",\"Message\":\"{{broken {m}\"}}"), vec![]));
+        bodies.push((
+            format!("{{\"Type\":\"Notification\",\"Message\":\"{{broken {m}\"}}"),
+            vec![],
+        ));
     }
     for (body, events) in bodies {
         n += 1;
