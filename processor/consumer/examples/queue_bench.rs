@@ -234,6 +234,16 @@ async fn consumer(args: &Args, url: &str, client: &Client) -> anyhow::Result<(f6
     Ok((wall, cpu, usage.ru_maxrss as u64, code))
 }
 
+/// User + system CPU seconds of this process so far.
+fn self_cpu() -> f64 {
+    // SAFETY: an all-zero rusage is valid for getrusage to fill.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a live local.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -265,7 +275,9 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
+    let cpu_before = self_cpu();
     let floor = bare_loop(&client, &floor_url, args.pollers, args.wait, args.messages).await?;
+    let floor_cpu = self_cpu() - cpu_before;
     let (wall, cpu, rss_kib, code) = consumer(&args, &run_url, &client).await?;
     let left = depth(&client, &run_url).await?;
     let n = args.messages as f64;
@@ -283,6 +295,10 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "consumer CPU per message:    {:>8.1} µs (user+sys {cpu:.2}s)",
         cpu / n * 1e6
+    );
+    println!(
+        "bare loop CPU per message:   {:>8.1} µs (user+sys {floor_cpu:.2}s)",
+        floor_cpu / n * 1e6
     );
     println!(
         "consumer peak RSS:           {:>8.1} MiB",

@@ -195,7 +195,8 @@ pub struct RunArgs {
     pub wait_time_seconds: u32,
 
     /// Exit 0 once receives returned nothing for this many seconds and nothing is
-    /// held or in flight (drain mode, for jobs and tests).
+    /// held or in flight (drain mode, for jobs and tests). In this mode what is held
+    /// is dispatched as soon as a whole long-poll comes back empty.
     #[arg(long, env = "PROCESSOR_EXIT_WHEN_IDLE", value_name = "SECS")]
     pub exit_when_idle: Option<u32>,
 

@@ -31,12 +31,18 @@ use tracing::{debug, info, warn};
 
 use crate::config::{ConfigError, MetricsAddr, RunArgs};
 use crate::dispatch::dispatch;
-use crate::queue::{Queue, Receipt};
+use crate::queue::{Queue, Receipt, SQS_BATCH};
 use crate::subscribe::Confirmer;
 use crate::telemetry::{self, names, Health};
 
 /// Most dispatch tasks at once; receiving pauses beyond it.
 const MAX_DISPATCH_TASKS: usize = 64;
+
+/// Released requests go out together once this many are waiting...
+const DISPATCH_BATCH: usize = 500;
+
+/// ...or once the oldest has waited this long (deletes likewise, in tens).
+const BATCH_WAIT_MS: u64 = 20;
 
 /// Why `run` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +314,13 @@ pub async fn run(
         .exit_when_idle
         .map(|s| Duration::from_secs(u64::from(s)));
     let grace = Duration::from_secs(u64::from(args.shutdown_grace));
+    let drain_quiet =
+        Duration::from_secs(u64::from(args.wait_time_seconds)) + Duration::from_millis(500);
+    // Requests and deletes wait a moment to go out in fuller calls.
+    let mut to_dispatch: Vec<Outgoing> = Vec::new();
+    let mut to_dispatch_since = Instant::now();
+    let mut to_delete: Vec<Receipt> = Vec::new();
+    let mut to_delete_since = Instant::now();
 
     loop {
         let now = clock.now();
@@ -315,7 +328,14 @@ pub async fn run(
             .next_deadline()
             .map(|d| d.saturating_sub(now))
             .unwrap_or(250)
-            .clamp(1, 250);
+            .clamp(
+                1,
+                if to_dispatch.is_empty() && to_delete.is_empty() {
+                    250
+                } else {
+                    BATCH_WAIT_MS
+                },
+            );
         tokio::select! {
             batch = rx.recv(), if !pollers_done => match batch {
                 Some(batch) => {
@@ -362,19 +382,35 @@ pub async fn run(
         }
         let now = clock.now();
         let mut out = Vec::new();
-        if stopping {
+        // Drain mode: once a whole long-poll came back empty, nothing on the queue is
+        // left to merge with; dispatch what is held instead of waiting out the hold.
+        let drained = idle_after.is_some() && last_nonempty.elapsed() > drain_quiet;
+        if stopping || drained {
             engine.flush(&mut out);
         } else {
             engine.release(now, &mut out);
         }
-        if !out.is_empty() {
+        if to_dispatch.is_empty() {
+            to_dispatch_since = Instant::now();
+        }
+        to_dispatch.append(&mut out);
+        let hurry = stopping || drained;
+        if !to_dispatch.is_empty()
+            && (hurry
+                || to_dispatch.len() >= DISPATCH_BATCH
+                || to_dispatch_since.elapsed() >= Duration::from_millis(BATCH_WAIT_MS))
+        {
             dispatching += 1;
+            let batch = std::mem::take(&mut to_dispatch);
             let sinks = sinks.clone();
             let done_tx = done_tx.clone();
             tokio::spawn(async move {
-                let results = dispatch(&sinks, out).await;
+                let results = dispatch(&sinks, batch).await;
                 let _ = done_tx.send(results);
             });
+        }
+        if to_delete.is_empty() {
+            to_delete_since = Instant::now();
         }
         settle(
             engine.take_settled(),
@@ -382,7 +418,29 @@ pub async fn run(
             &mut ops,
             args.retry_backoff,
             &mut summary,
+            &mut to_delete,
         );
+        let flush_all = hurry
+            || engine.in_flight() == 0
+            || to_delete_since.elapsed() >= Duration::from_millis(BATCH_WAIT_MS);
+        let n = if flush_all {
+            to_delete.len()
+        } else {
+            to_delete.len() / SQS_BATCH * SQS_BATCH
+        };
+        if n > 0 {
+            let batch: Vec<Receipt> = to_delete.drain(..n).collect();
+            to_delete_since = Instant::now();
+            let q = queue.clone();
+            ops.spawn(async move {
+                let failed = q.delete(&batch).await;
+                metrics::counter!(names::DELETED).increment((batch.len() - failed.len()) as u64);
+                for (id, error) in &failed {
+                    metrics::counter!(names::QUEUE_ERRORS, "operation" => "delete").increment(1);
+                    warn!(message_id = %id, %error, "delete failed: the message will come back and be found done");
+                }
+            });
+        }
         if now >= next_extend {
             next_extend = now + 1000;
             extend(&mut engine, &queue, &mut ops, now, visibility_ms);
@@ -397,7 +455,11 @@ pub async fn run(
             metrics::gauge!(names::HELD).set(engine.held() as f64);
             metrics::gauge!(names::IN_FLIGHT).set(engine.in_flight() as f64);
         }
-        let quiet = engine.is_idle() && dispatching == 0 && ops.is_empty();
+        let quiet = engine.is_idle()
+            && dispatching == 0
+            && ops.is_empty()
+            && to_dispatch.is_empty()
+            && to_delete.is_empty();
         if let Some(idle) = idle_after {
             if !stopping && quiet && last_nonempty.elapsed() >= idle {
                 info!(idle_secs = idle.as_secs(), "queue idle: exiting");
@@ -441,12 +503,13 @@ fn settle(
     ops: &mut JoinSet<()>,
     retry_backoff: u32,
     summary: &mut RunSummary,
+    deletes: &mut Vec<Receipt>,
 ) {
     if settled.is_empty() {
         return;
     }
     let now_unix = unix_ms();
-    let mut deletes = Vec::new();
+    let before = deletes.len();
     let mut retries = Vec::new();
     for s in settled {
         match s {
@@ -470,19 +533,8 @@ fn settle(
             }
         }
     }
-    summary.deleted += deletes.len() as u64;
+    summary.deleted += (deletes.len() - before) as u64;
     summary.retried += retries.len() as u64;
-    if !deletes.is_empty() {
-        let q = queue.clone();
-        ops.spawn(async move {
-            let failed = q.delete(&deletes).await;
-            metrics::counter!(names::DELETED).increment((deletes.len() - failed.len()) as u64);
-            for (id, error) in &failed {
-                metrics::counter!(names::QUEUE_ERRORS, "operation" => "delete").increment(1);
-                warn!(message_id = %id, %error, "delete failed: the message will come back and be found done");
-            }
-        });
-    }
     if !retries.is_empty() {
         metrics::counter!(names::FAILED).increment(retries.len() as u64);
         let q = queue.clone();

@@ -21,6 +21,8 @@
 //! - [`telemetry`]: Prometheus `/metrics`, `/healthz` (receiving works) and `/readyz`
 //!   (not draining), and the metric names.
 //! - [`logging`]: `tracing` set-up, JSON or text.
+//! - [`policy`]: `processor policy run`, the least-privilege IAM policy of the
+//!   consumer for its queue and sinks.
 //!
 //! Shutdown: cancelling the token (SIGTERM/SIGINT in the binary) stops receiving,
 //! dispatches everything held, deletes what was accepted and returns within the grace
@@ -31,6 +33,7 @@ pub mod config;
 pub mod consumer;
 pub mod dispatch;
 pub mod logging;
+pub mod policy;
 pub mod queue;
 pub mod subscribe;
 pub mod telemetry;
