@@ -5,6 +5,8 @@
 //! - `processor replay FILE...`: run the core over captured events.
 //! - `processor catalog ...`: inspect the resource catalog.
 //! - `processor wrap FILE...`: wrap bare records in the shapes AWS delivers.
+//! - `processor policy run --queue-url URL --sink SINK...`: the least-privilege IAM
+//!   policy of `processor run`.
 
 mod catalog_cmd;
 mod input;
@@ -39,6 +41,9 @@ enum Command {
     Catalog(catalog_cmd::CatalogArgs),
     /// Wrap bare CloudTrail records as EventBridge events or SNS notifications.
     Wrap(wrap_cmd::WrapArgs),
+    /// Print the least-privilege IAM policy a command needs (`policy run`: the queue
+    /// consumer, for its queue and sinks).
+    Policy(processor_consumer::policy::PolicyArgs),
 }
 
 fn build_resolver(kind: ResolverKind) -> anyhow::Result<Arc<dyn Resolver>> {
@@ -93,6 +98,9 @@ fn main() -> ExitCode {
         }
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Wrap(args) => wrap_cmd::run(args),
+        Command::Policy(args) => processor_consumer::policy::render(&args)
+            .map(|text| println!("{text}"))
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

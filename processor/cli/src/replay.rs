@@ -11,8 +11,8 @@ use clap::Args;
 use processor_core::{MessageOutcome, Processor, RescanRequest, Resolver, Stats};
 use serde::Serialize;
 
-use processor_consumer::PipelineArgs;
 use crate::input::{self, Unit};
+use processor_consumer::PipelineArgs;
 
 /// Largest single JSON text replay accepts (a whole CloudTrail log file).
 const REPLAY_MAX_TEXT: usize = 512 * 1024 * 1024;

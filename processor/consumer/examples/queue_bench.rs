@@ -12,7 +12,8 @@
 //! (SNS-wrapped CloudTrail records, one per line), drains the first with the bare
 //! loop and the second with `processor run --exit-when-idle`, and reports messages
 //! per second of both (until the queue is empty), their ratio, the consumer's CPU
-//! time per message (user + system, from `wait4`) and its peak RSS.
+//! time per message (user + system, from `wait4`; the bare loop's from `getrusage`)
+//! and its peak RSS (`VmHWM`, read while it runs).
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ struct Args {
     /// Sink of the consumer.
     #[arg(long, default_value = "file:/tmp/queue-bench-requests.ndjson")]
     sink: String,
+    /// More arguments for `processor run` (repeatable), e.g. `--consumer-arg=--max-hold=5`.
+    #[arg(long = "consumer-arg", allow_hyphen_values = true)]
+    consumer_args: Vec<String>,
 }
 
 async fn create_queue(client: &Client, name: &str) -> anyhow::Result<String> {
@@ -200,6 +204,7 @@ async fn consumer(args: &Args, url: &str, client: &Client) -> anyhow::Result<(f6
             "--exit-when-idle",
             "3",
         ])
+        .args(&args.consumer_args)
         .env("RUST_LOG", "warn")
         .spawn()
         .with_context(|| format!("starting {}", args.processor.display()))?;
@@ -213,7 +218,19 @@ async fn consumer(args: &Args, url: &str, client: &Client) -> anyhow::Result<(f6
         let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         (r, status, usage)
     });
+    // Peak RSS from the child's own `VmHWM` (`wait4`'s `ru_maxrss` would count the
+    // parent's pages the child had between fork and exec).
+    let mut hwm_kib = 0u64;
     while !waiter.is_finished() {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                hwm_kib = hwm_kib.max(kib);
+            }
+        }
         if empty_at.is_none() && depth(client, url).await? == 0 {
             empty_at = Some(t.elapsed().as_secs_f64());
         }
@@ -231,7 +248,7 @@ async fn consumer(args: &Args, url: &str, client: &Client) -> anyhow::Result<(f6
         -1
     };
     let wall = empty_at.unwrap_or_else(|| t.elapsed().as_secs_f64());
-    Ok((wall, cpu, usage.ru_maxrss as u64, code))
+    Ok((wall, cpu, hwm_kib, code))
 }
 
 /// User + system CPU seconds of this process so far.

@@ -252,7 +252,7 @@ pub async fn run(
     let health = Arc::new(Health::new(args.unhealthy_after));
     let server_stop = CancellationToken::new();
     let _server_guard = server_stop.clone().drop_guard();
-    telemetry::install_recorder();
+    telemetry::spawn_upkeep(server_stop.clone());
     if let MetricsAddr::On(addr) = args.metrics_addr {
         let bound = telemetry::serve(addr, health.clone(), server_stop.clone())
             .await
@@ -347,7 +347,7 @@ pub async fn run(
                         let (prepared, receipt) = if confirmed {
                             match engine.settle_handled_subscription(prepared, receipt) {
                                 Ok(()) => continue,
-                                Err(back) => back,
+                                Err(back) => *back,
                             }
                         } else {
                             (prepared, receipt)

@@ -9,6 +9,7 @@
 //! | `SendToSinkQueues` (`sqs:` sinks) | `sqs:SendMessage` | each queue |
 //! | `PublishToSinkTopics` (`sns:` sinks) | `sns:Publish` | each topic |
 //! | `PutEventsOnSinkBuses` (`eventbridge:` sinks) | `events:PutEvents` | each bus |
+//! | `ConfirmMemberTopicSubscriptions` (`--confirm-subscriptions`) | `sns:ConfirmSubscription` | every topic of each `--allow-accounts` account, `arn:PARTITION:sns:*:ACCOUNT:*` |
 //!
 //! `stdout`, `file:` and `http(s)://` sinks need nothing. The batch calls are
 //! authorized by their single-message actions (`DeleteMessageBatch` by
@@ -82,6 +83,16 @@ pub struct PolicyRunArgs {
     /// (`arn:aws:kms:REGION:ACCOUNT:key/ID`); adds `kms:Decrypt` through SQS.
     #[arg(long, env = "PROCESSOR_QUEUE_KMS_KEY")]
     pub queue_kms_key: Option<String>,
+
+    /// The consumer confirms SNS subscriptions of the allowed accounts' topics
+    /// (`processor run --confirm-subscriptions`).
+    #[arg(long, env = "PROCESSOR_CONFIRM_SUBSCRIPTIONS")]
+    pub confirm_subscriptions: bool,
+
+    /// The accounts whose topics' subscriptions are confirmed (`processor run
+    /// --allow-accounts`).
+    #[arg(long, env = "PROCESSOR_ALLOW_ACCOUNTS", value_delimiter = ',')]
+    pub allow_accounts: Vec<String>,
 
     /// Region the consumer runs in: for a queue URL naming none, and for buses given
     /// by name.
@@ -323,6 +334,21 @@ pub fn run_policy(args: &PolicyRunArgs) -> Result<Value, PolicyError> {
             buses,
         ));
     }
+    if args.confirm_subscriptions {
+        let topics: BTreeSet<String> = args
+            .allow_accounts
+            .iter()
+            .filter(|a| !a.is_empty())
+            .map(|a| format!("arn:{}:sns:*:{a}:*", queue.partition))
+            .collect();
+        if !topics.is_empty() {
+            statements.push(statement(
+                "ConfirmMemberTopicSubscriptions",
+                &["sns:ConfirmSubscription"],
+                topics,
+            ));
+        }
+    }
     Ok(json!({ "Version": VERSION, "Statement": statements }))
 }
 
@@ -351,6 +377,8 @@ mod tests {
             queue_url: queue_url.into(),
             sinks: sinks.iter().map(|s| s.parse().unwrap()).collect(),
             queue_kms_key: kms.map(str::to_string),
+            confirm_subscriptions: false,
+            allow_accounts: Vec::new(),
             region: region.map(str::to_string),
         }
     }
@@ -546,6 +574,37 @@ mod tests {
         assert_eq!(
             p["Statement"][1]["Resource"],
             json!(["arn:aws:events:eu-north-1:111122223333:event-bus/rescans"])
+        );
+    }
+
+    #[test]
+    fn confirming_subscriptions_adds_confirm_on_the_allowed_accounts_topics() {
+        let mut a = args(QUEUE, &[], None, None);
+        a.allow_accounts = vec!["222233334444".into(), "555566667777".into()];
+        // Allowed accounts alone only filter events: nothing to confirm.
+        assert_eq!(
+            run_policy(&a).unwrap()["Statement"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        a.confirm_subscriptions = true;
+        let p = run_policy(&a).unwrap();
+        assert_eq!(
+            p["Statement"][1],
+            json!({"Sid": "ConfirmMemberTopicSubscriptions", "Effect": "Allow",
+                   "Action": ["sns:ConfirmSubscription"],
+                   "Resource": ["arn:aws:sns:*:222233334444:*", "arn:aws:sns:*:555566667777:*"]})
+        );
+        // Confirming with no allowed account confirms nothing.
+        a.allow_accounts.clear();
+        assert_eq!(
+            run_policy(&a).unwrap()["Statement"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
         );
     }
 

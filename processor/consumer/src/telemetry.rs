@@ -123,6 +123,24 @@ pub fn install_recorder() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// Drains the recorder's histogram samples into their buckets every few seconds until
+/// `stop`: without it (nobody scraping `/metrics`, or `--metrics-addr off`) samples
+/// pile up in memory.
+pub fn spawn_upkeep(stop: CancellationToken) {
+    let Some(handle) = install_recorder() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => handle.run_upkeep(),
+                _ = stop.cancelled() => break,
+            }
+        }
+    });
+}
+
 #[derive(Clone)]
 struct AppState {
     health: Arc<Health>,

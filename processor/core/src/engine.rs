@@ -331,9 +331,9 @@ impl<T> Engine<T> {
         &mut self,
         prepared: Prepared,
         token: T,
-    ) -> Result<(), (Prepared, T)> {
+    ) -> Result<(), Box<(Prepared, T)>> {
         if !matches!(prepared.outcome, MessageOutcome::Subscription { .. }) {
-            return Err((prepared, token));
+            return Err(Box::new((prepared, token)));
         }
         self.stats.merge(&prepared.stats);
         self.settled.push(Settled::Delete(Deletable(token)));

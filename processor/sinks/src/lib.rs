@@ -1,14 +1,15 @@
 //! # processor-sinks
 //!
 //! Where rescan requests ([`processor_core::RescanRequest`]) go once the processor has
-//! produced them: standard output, an append-only file, an HTTP endpoint or an SQS
-//! queue. Every sink reports acceptance **per request**, so the consumer can delete a
+//! produced them: standard output, an append-only file, an HTTP endpoint, an SQS
+//! queue, an SNS topic or an EventBridge event bus. Every sink reports acceptance **per request**, so the consumer can delete a
 //! queue message only once every request it contributed to was accepted by every sink
 //! (at-least-once delivery end to end).
 //!
 //! ## Layout
 //! - [`spec`]: [`SinkSpec`], the parsed `--sink` value (`stdout`, `file:PATH`,
-//!   `http(s)://URL`, `sqs:QUEUE_URL`) and the redaction of URLs for logs.
+//!   `http(s)://URL`, `sqs:QUEUE_URL`, `sns:TOPIC_ARN`, `eventbridge:BUS_NAME_OR_ARN`)
+//!   and the redaction of URLs for logs.
 //! - [`options`]: [`SinkOptions`], timeouts, retries and batch sizes shared by sinks.
 //! - [`error`]: [`SinkError`] and its [`ErrorKind`] (transient or permanent).
 //! - [`stdout`]: [`StdoutSink`], NDJSON on standard output, flushed before acknowledging.
@@ -18,6 +19,11 @@
 //! - [`sqs`]: [`SqsSink`], `SendMessageBatch` in batches of at most 10 messages and
 //!   256 KiB, with per-message delays on standard queues and stable group and
 //!   deduplication ids on FIFO queues (the ids are described in that module).
+//! - [`sns`]: [`SnsSink`], `PublishBatch` in batches of at most 10 messages and
+//!   256 KiB, FIFO topics getting the same group and deduplication ids as FIFO queues.
+//! - [`eventbridge`]: [`EventBridgeSink`], `PutEvents` of at most 10 entries and
+//!   256 KiB, source `cloudcoreo.processor`, detail type `Rescan Request`, the request
+//!   as the detail.
 //!
 //! [`build`] turns a [`SinkSpec`] into an `Arc<dyn Sink>`; every sink implements the
 //! [`Sink`] trait, whose [`Sink::deliver`] returns exactly one result per request, in
@@ -39,10 +45,13 @@
 //! and every [`SinkError`] carry the redacted form (see [`spec::redact_url`]).
 #![deny(missing_docs)]
 
+mod batch;
 pub mod error;
+pub mod eventbridge;
 pub mod file;
 pub mod http;
 pub mod options;
+pub mod sns;
 pub mod spec;
 pub mod sqs;
 pub mod stdout;
@@ -52,9 +61,11 @@ use std::sync::Arc;
 use processor_core::RescanRequest;
 
 pub use error::{ErrorKind, SinkError};
+pub use eventbridge::EventBridgeSink;
 pub use file::FileSink;
 pub use http::HttpSink;
 pub use options::SinkOptions;
+pub use sns::SnsSink;
 pub use spec::SinkSpec;
 pub use sqs::SqsSink;
 pub use stdout::StdoutSink;
@@ -62,7 +73,8 @@ pub use stdout::StdoutSink;
 /// A destination for rescan requests.
 #[async_trait::async_trait]
 pub trait Sink: Send + Sync + std::fmt::Debug {
-    /// Short label for logs and metrics: `"stdout"`, `"file"`, `"http"`, `"sqs"`.
+    /// Short label for logs and metrics: `"stdout"`, `"file"`, `"http"`, `"sqs"`,
+    /// `"sns"`, `"eventbridge"`.
     fn kind(&self) -> &'static str;
 
     /// Human name without secrets (`"http://127.0.0.1:8080/x"` with any userinfo and
@@ -76,8 +88,9 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
 
 /// Builds the sink `spec` names.
 ///
-/// `aws` is the loaded AWS SDK configuration, required by `sqs:` sinks (the consumer's
-/// own, so `AWS_ENDPOINT_URL`, its HTTP client, retries and credentials apply). A file
+/// `aws` is the loaded AWS SDK configuration, required by `sqs:`, `sns:` and
+/// `eventbridge:` sinks (the consumer's own, so `AWS_ENDPOINT_URL`, its HTTP client,
+/// retries and credentials apply). A file
 /// sink opens its file here, so a path that cannot be opened fails at start-up.
 /// Errors are [`ErrorKind::Permanent`]: bad options, a missing AWS configuration, an
 /// unopenable file or an unusable URL.
@@ -92,13 +105,13 @@ pub async fn build(
         SinkSpec::File(path) => Arc::new(FileSink::open(path).await?),
         SinkSpec::Http(url) => Arc::new(HttpSink::new(url, options)?),
         SinkSpec::Sqs(queue_url) => {
-            let aws = aws.ok_or_else(|| {
-                SinkError::permanent(
-                    format!("sqs:{}", spec::redact_url(queue_url)),
-                    "an sqs sink needs the AWS SDK configuration",
-                )
-            })?;
-            Arc::new(SqsSink::new(queue_url, aws, options))
+            Arc::new(SqsSink::new(queue_url, need_aws(spec, aws)?, options))
+        }
+        SinkSpec::Sns(topic_arn) => {
+            Arc::new(SnsSink::new(topic_arn, need_aws(spec, aws)?, options))
+        }
+        SinkSpec::EventBridge(bus) => {
+            Arc::new(EventBridgeSink::new(bus, need_aws(spec, aws)?, options))
         }
     };
     tracing::info!(
@@ -107,6 +120,21 @@ pub async fn build(
         "sink ready"
     );
     Ok(sink)
+}
+
+/// The AWS configuration an AWS sink needs, or a permanent error naming the sink.
+fn need_aws<'a>(
+    spec: &SinkSpec,
+    aws: Option<&'a aws_config::SdkConfig>,
+) -> Result<&'a aws_config::SdkConfig, SinkError> {
+    aws.ok_or_else(|| {
+        let kind = spec.to_string();
+        let kind = kind.split(':').next().unwrap_or_default().to_string();
+        SinkError::permanent(
+            spec.to_string(),
+            format!("an {kind} sink needs the AWS SDK configuration"),
+        )
+    })
 }
 
 /// Encodes `requests` as NDJSON: one compact JSON object per line, each line ending

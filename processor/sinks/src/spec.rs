@@ -12,7 +12,8 @@ const SPEC_LABEL: &str = "--sink";
 
 /// The accepted forms, quoted by every parse error.
 const FORMS: &str = "expected one of: `stdout`, `file:PATH`, `http://URL` or `https://URL`, \
-                     `sqs:QUEUE_URL` (a queue URL starting with http:// or https://)";
+                     `sqs:QUEUE_URL` (a queue URL starting with http:// or https://), \
+                     `sns:TOPIC_ARN`, `eventbridge:BUS_NAME_OR_ARN`";
 
 /// A parsed `--sink` value.
 ///
@@ -22,6 +23,8 @@ const FORMS: &str = "expected one of: `stdout`, `file:PATH`, `http://URL` or `ht
 /// | `file:PATH` | NDJSON appended to `PATH` |
 /// | `http://...`, `https://...` | JSON arrays POSTed to the URL |
 /// | `sqs:QUEUE_URL` | messages sent to the queue (`QUEUE_URL` starts with `http(s)://`) |
+/// | `sns:TOPIC_ARN` | messages published to the topic (`arn:PARTITION:sns:REGION:ACCOUNT:NAME`) |
+/// | `eventbridge:BUS` | events put on the bus, given by name (`default`, `rescans`) or ARN (`arn:PARTITION:events:REGION:ACCOUNT:event-bus/NAME`) |
 ///
 /// `Display` gives the form back with any URL redacted (no userinfo, query or fragment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +37,17 @@ pub enum SinkSpec {
     Http(String),
     /// An SQS queue: its URL.
     Sqs(String),
+    /// An SNS topic: its ARN.
+    Sns(String),
+    /// An EventBridge event bus: its name or ARN.
+    EventBridge(String),
 }
 
 impl FromStr for SinkSpec {
     type Err = SinkError;
 
-    /// Parses `stdout`, `file:PATH`, `http(s)://URL` or `sqs:QUEUE_URL`. Errors are
+    /// Parses `stdout`, `file:PATH`, `http(s)://URL`, `sqs:QUEUE_URL`, `sns:TOPIC_ARN`
+    /// or `eventbridge:BUS_NAME_OR_ARN`. Errors are
     /// [`crate::ErrorKind::Permanent`] and never repeat a URL (it may hold secrets).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
@@ -66,6 +74,15 @@ impl FromStr for SinkSpec {
             check_url(url, true).map_err(|why| err(format!("invalid SQS queue URL: {why}")))?;
             return Ok(SinkSpec::Sqs(url.to_string()));
         }
+        if let Some(arn) = s.strip_prefix("sns:") {
+            check_topic_arn(arn).map_err(|why| err(format!("invalid SNS topic ARN: {why}")))?;
+            return Ok(SinkSpec::Sns(arn.to_string()));
+        }
+        if let Some(bus) = s.strip_prefix("eventbridge:") {
+            check_event_bus(bus)
+                .map_err(|why| err(format!("invalid EventBridge event bus: {why}")))?;
+            return Ok(SinkSpec::EventBridge(bus.to_string()));
+        }
         let shown = match s.split_once(':') {
             // Only what comes before the first colon: the rest may be a secret.
             Some((prefix, _)) => format!("{prefix}:..."),
@@ -82,6 +99,8 @@ impl std::fmt::Display for SinkSpec {
             SinkSpec::File(path) => write!(f, "file:{}", path.display()),
             SinkSpec::Http(url) => f.write_str(&redact_url(url)),
             SinkSpec::Sqs(url) => write!(f, "sqs:{}", redact_url(url)),
+            SinkSpec::Sns(arn) => write!(f, "sns:{arn}"),
+            SinkSpec::EventBridge(bus) => write!(f, "eventbridge:{bus}"),
         }
     }
 }
@@ -107,6 +126,118 @@ fn check_url(s: &str, needs_path: bool) -> Result<Url, String> {
         );
     }
     Ok(url)
+}
+
+/// The parts of an ARN, `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` (the resource
+/// may itself hold `:` and `/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arn<'a> {
+    /// `aws`, `aws-cn`, `aws-us-gov`, ...
+    pub partition: &'a str,
+    /// The service prefix (`sns`, `events`, `sqs`).
+    pub service: &'a str,
+    /// The region; empty for global resources.
+    pub region: &'a str,
+    /// The account id; empty for some resources.
+    pub account: &'a str,
+    /// Everything after the account.
+    pub resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// Splits `s` into its parts; `None` unless it starts with `arn:`, has all six
+    /// parts and non-empty partition, service and resource.
+    pub fn parse(s: &'a str) -> Option<Arn<'a>> {
+        let mut parts = s.splitn(6, ':');
+        if parts.next()? != "arn" {
+            return None;
+        }
+        let arn = Arn {
+            partition: parts.next()?,
+            service: parts.next()?,
+            region: parts.next()?,
+            account: parts.next()?,
+            resource: parts.next()?,
+        };
+        (!arn.partition.is_empty() && !arn.service.is_empty() && !arn.resource.is_empty())
+            .then_some(arn)
+    }
+}
+
+/// Whether `s` is a 12-digit account id.
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `s` looks like a region (`us-east-1`, `cn-north-1`, `us-gov-west-1`).
+fn is_region(s: &str) -> bool {
+    !s.is_empty()
+        && s.contains('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Checks an SNS topic ARN: `arn:PARTITION:sns:REGION:ACCOUNT:NAME`, the name 1 to 256
+/// letters, digits, `-` and `_` (a FIFO topic's name ending in `.fifo`).
+fn check_topic_arn(s: &str) -> Result<(), String> {
+    const SHAPE: &str = "expected arn:aws:sns:REGION:ACCOUNT:NAME";
+    let arn = Arn::parse(s).ok_or_else(|| format!("not an ARN; {SHAPE}"))?;
+    if arn.service != "sns" {
+        return Err(format!("service `{}` is not sns; {SHAPE}", arn.service));
+    }
+    if !is_region(arn.region) {
+        return Err(format!("no valid region; {SHAPE}"));
+    }
+    if !is_account_id(arn.account) {
+        return Err(format!("the account must be 12 digits; {SHAPE}"));
+    }
+    let name = arn.resource.strip_suffix(".fifo").unwrap_or(arn.resource);
+    let name_ok = !name.is_empty()
+        && arn.resource.len() <= 256
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !name_ok {
+        return Err("the topic name must be 1 to 256 letters, digits, `-` or `_` (`.fifo` at the end of a FIFO topic)".into());
+    }
+    Ok(())
+}
+
+/// Whether `s` is a valid event bus name: 1 to 256 letters, digits, `.`, `-`, `_` or
+/// `/` (partner buses: `aws.partner/...`).
+fn is_bus_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/'))
+}
+
+/// Checks an event bus: a name, or `arn:PARTITION:events:REGION:ACCOUNT:event-bus/NAME`.
+fn check_event_bus(s: &str) -> Result<(), String> {
+    const SHAPE: &str = "expected a bus name or arn:aws:events:REGION:ACCOUNT:event-bus/NAME";
+    if !s.starts_with("arn:") {
+        return if is_bus_name(s) {
+            Ok(())
+        } else {
+            Err(format!(
+                "a bus name is 1 to 256 letters, digits, `.`, `-`, `_` or `/`; {SHAPE}"
+            ))
+        };
+    }
+    let arn = Arn::parse(s).ok_or_else(|| format!("not an ARN; {SHAPE}"))?;
+    if arn.service != "events" {
+        return Err(format!("service `{}` is not events; {SHAPE}", arn.service));
+    }
+    if !is_region(arn.region) {
+        return Err(format!("no valid region; {SHAPE}"));
+    }
+    if !is_account_id(arn.account) {
+        return Err(format!("the account must be 12 digits; {SHAPE}"));
+    }
+    match arn.resource.strip_prefix("event-bus/") {
+        Some(name) if is_bus_name(name) => Ok(()),
+        _ => Err(format!("the resource must be event-bus/NAME; {SHAPE}")),
+    }
 }
 
 /// `url` without userinfo, query string or fragment, safe to log. An unparsable URL
@@ -199,6 +330,96 @@ mod tests {
             .parse::<SinkSpec>()
             .unwrap_err();
         assert!(e.message.contains("`ftp:...`"), "{e}");
+    }
+
+    #[test]
+    fn sns_and_eventbridge_forms_parse_and_display_as_given() {
+        let topic = "arn:aws:sns:eu-west-1:123456789012:rescans";
+        let spec: SinkSpec = format!("sns:{topic}").parse().unwrap();
+        assert_eq!(spec, SinkSpec::Sns(topic.into()));
+        assert_eq!(spec.to_string(), format!("sns:{topic}"));
+        let fifo = "arn:aws-cn:sns:cn-north-1:123456789012:rescans-1_a.fifo";
+        assert_eq!(
+            format!("sns:{fifo}").parse::<SinkSpec>().unwrap(),
+            SinkSpec::Sns(fifo.into())
+        );
+        for bus in [
+            "default",
+            "rescans",
+            "aws.partner/example.com/123/rescans",
+            "arn:aws:events:us-east-1:123456789012:event-bus/rescans",
+            "arn:aws-us-gov:events:us-gov-west-1:123456789012:event-bus/default",
+        ] {
+            let spec: SinkSpec = format!("eventbridge:{bus}").parse().unwrap();
+            assert_eq!(spec, SinkSpec::EventBridge(bus.into()));
+            assert_eq!(spec.to_string(), format!("eventbridge:{bus}"));
+        }
+    }
+
+    #[test]
+    fn malformed_topics_and_buses_are_refused_with_the_reason() {
+        for (bad, why) in [
+            ("sns:", "not an ARN"),
+            ("sns:rescans", "not an ARN"),
+            (
+                "sns:arn:aws:sqs:eu-west-1:123456789012:rescans",
+                "is not sns",
+            ),
+            ("sns:arn:aws:sns::123456789012:rescans", "region"),
+            ("sns:arn:aws:sns:eu-west-1:1234:rescans", "12 digits"),
+            ("sns:arn:aws:sns:eu-west-1:123456789012:a/b", "topic name"),
+            ("sns:arn:aws:sns:eu-west-1:123456789012:.fifo", "topic name"),
+            ("sns:arn:aws:sns:eu-west-1:123456789012", "not an ARN"),
+            ("eventbridge:", "bus name"),
+            ("eventbridge:has space", "bus name"),
+            (
+                "eventbridge:arn:aws:sns:us-east-1:123456789012:event-bus/x",
+                "is not events",
+            ),
+            (
+                "eventbridge:arn:aws:events:us-east-1:123456789012:rule/x",
+                "event-bus/NAME",
+            ),
+            (
+                "eventbridge:arn:aws:events:us-east-1:12345678901x:event-bus/x",
+                "12 digits",
+            ),
+        ] {
+            let e = bad.parse::<SinkSpec>().unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Permanent, "{bad}");
+            assert!(e.message.contains(why), "{bad}: {e}");
+        }
+        let e = "kinesis:stream".parse::<SinkSpec>().unwrap_err();
+        assert!(e.message.contains("sns:TOPIC_ARN"), "{e}");
+        assert!(e.message.contains("eventbridge:BUS_NAME_OR_ARN"), "{e}");
+    }
+
+    #[test]
+    fn arns_split_into_their_parts() {
+        assert_eq!(
+            Arn::parse("arn:aws:events:us-east-1:123456789012:event-bus/a:b"),
+            Some(Arn {
+                partition: "aws",
+                service: "events",
+                region: "us-east-1",
+                account: "123456789012",
+                resource: "event-bus/a:b",
+            })
+        );
+        assert_eq!(
+            Arn::parse("arn:aws:s3:::bucket").map(|a| (a.region, a.account, a.resource)),
+            Some(("", "", "bucket"))
+        );
+        for bad in [
+            "",
+            "arn",
+            "arn:aws:sns",
+            "urn:aws:sns:r:a:x",
+            "arn:aws:sns:r:a:",
+            "arn::sns:r:a:x",
+        ] {
+            assert_eq!(Arn::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

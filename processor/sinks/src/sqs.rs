@@ -50,8 +50,9 @@ use futures::stream::{self, StreamExt};
 use processor_core::{Action, RescanRequest, Scope};
 use sha2::{Digest, Sha256};
 
+use crate::batch::{self, EntryFailure};
 use crate::spec::redact_url;
-use crate::{error_chain, ErrorKind, Sink, SinkError, SinkOptions};
+use crate::{ErrorKind, Sink, SinkError, SinkOptions};
 
 /// Most messages in one `SendMessageBatch`.
 pub const MAX_BATCH_ENTRIES: usize = 10;
@@ -151,7 +152,7 @@ impl SqsSink {
             }
             Err(e) => {
                 let kind = classify_call_error(&e);
-                let message = call_error_message(&e);
+                let message = batch::call_error_message("SendMessageBatch", &e);
                 tracing::warn!(
                     sink.kind = "sqs",
                     sink.name = %self.name,
@@ -314,23 +315,7 @@ fn unix_now() -> i64 {
 /// [`MAX_BATCH_ENTRIES`] entries and [`MAX_BATCH_BYTES`] bytes. Every size must be at
 /// most [`MAX_BATCH_BYTES`].
 pub(crate) fn plan_batches(sizes: &[(usize, usize)]) -> Vec<Vec<usize>> {
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    let mut current: Vec<usize> = Vec::new();
-    let mut bytes = 0usize;
-    for &(i, size) in sizes {
-        if !current.is_empty()
-            && (current.len() == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES)
-        {
-            batches.push(std::mem::take(&mut current));
-            bytes = 0;
-        }
-        current.push(i);
-        bytes += size;
-    }
-    if !current.is_empty() {
-        batches.push(current);
-    }
-    batches
+    batch::plan(sizes, MAX_BATCH_ENTRIES, MAX_BATCH_BYTES)
 }
 
 /// Maps a `SendMessageBatch` response back to the `n` entries of the batch (entry id
@@ -341,61 +326,16 @@ fn map_response(
     successful: &[&str],
     failed: &[BatchResultErrorEntry],
 ) -> Vec<Result<(), SinkError>> {
-    let mut results: Vec<Option<Result<(), SinkError>>> = vec![None; n];
-    for id in successful {
-        if let Some(slot) = id.parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
-            *slot = Some(Ok(()));
-        }
-    }
-    for f in failed {
-        if let Some(slot) = f
-            .id()
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| results.get_mut(i))
-        {
-            let kind = if f.sender_fault() {
-                ErrorKind::Permanent
-            } else {
-                ErrorKind::Transient
-            };
-            let message = match f.message() {
-                Some(m) if !m.is_empty() => format!("{}: {m}", f.code()),
-                _ => f.code().to_string(),
-            };
-            *slot = Some(Err(SinkError::new(sink, kind, message)));
-        }
-    }
-    results
-        .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(SinkError::transient(
-                    sink,
-                    "SendMessageBatch gave no result for this message",
-                ))
-            })
+    let failed: Vec<EntryFailure<'_>> = failed
+        .iter()
+        .map(|f| EntryFailure {
+            id: f.id(),
+            code: f.code(),
+            message: f.message(),
+            sender_fault: f.sender_fault(),
         })
-        .collect()
-}
-
-/// A short description of a failed call: the service's code and message, or the
-/// chain of causes (never the raw response).
-fn call_error_message<R>(error: &SdkError<SendMessageBatchError, R>) -> String
-where
-    R: std::fmt::Debug,
-{
-    match error {
-        SdkError::ServiceError(service) => {
-            let err = service.err();
-            match (err.code(), err.message()) {
-                (Some(code), Some(message)) => format!("SendMessageBatch: {code}: {message}"),
-                (Some(code), None) => format!("SendMessageBatch: {code}"),
-                _ => format!("SendMessageBatch: {}", error_chain(err)),
-            }
-        }
-        other => format!("SendMessageBatch: {}", error_chain(other)),
-    }
+        .collect();
+    batch::map_id_response(sink, "SendMessageBatch", n, successful, &failed)
 }
 
 /// Whether a failed `SendMessageBatch` call may succeed if retried later.
