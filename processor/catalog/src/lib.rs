@@ -23,7 +23,6 @@
 //! - [`resolve`]: the [`processor_core::Resolver`] implementation: curated handler,
 //!   else generated entry, else the record's `resources` field, else nothing.
 //! - [`curated`]: hand-written handlers for events the generic rules cannot resolve.
-//! - [`settle`]: settle delays per event type.
 //! - [`coverage`]: the coverage measure over a corpus (`processor catalog coverage`).
 //! - [`error`]: the crate's error type, [`CatalogError`].
 #![deny(missing_docs)]
@@ -34,7 +33,6 @@ pub mod curated;
 pub mod error;
 pub mod fields;
 pub mod resolve;
-pub mod settle;
 pub mod template;
 
 pub use catalog::{Catalog, CatalogStats, Entry, ResourceType, Service, TargetSpec};

@@ -345,8 +345,4 @@ impl Resolver for Catalog {
     fn resolve(&self, event: &Event<'_>, out: &mut Vec<Target>) {
         self.resolve_detailed(event, out);
     }
-
-    fn settle_delay(&self, event: &Event<'_>) -> u32 {
-        crate::settle::settle_delay(event.service(), &event.event_name)
-    }
 }

@@ -25,6 +25,7 @@
 //! - [`rescan`]: [`RescanRequest`], the project's one output format.
 //! - [`stats`]: counters for every outcome.
 //! - [`services`]: the watched-service lists shared with `event-rule`.
+//! - [`settle`]: the settle delays (how long a scanner waits after a change), one table.
 //! - [`time`]: RFC 3339 timestamps without a date-time dependency.
 //! - [`wrap`]: builds delivery shapes as AWS does, for fixtures, tests and benchmarks.
 #![deny(missing_docs)]
@@ -40,6 +41,7 @@ pub mod rescan;
 pub mod resolve;
 pub mod rules;
 pub mod services;
+pub mod settle;
 pub mod stats;
 pub mod time;
 pub mod wrap;

@@ -33,7 +33,7 @@ pub trait Resolver: Send + Sync {
     /// Seconds to wait after the event before the resource is read, so a scanner does
     /// not see stale state.
     fn settle_delay(&self, event: &Event<'_>) -> u32 {
-        default_settle_delay(event.service(), &event.event_name)
+        crate::settle::settle_delay(event.service(), &event.event_name)
     }
 }
 
@@ -46,22 +46,6 @@ impl<R: Resolver + ?Sized> Resolver for &R {
 
     fn settle_delay(&self, event: &Event<'_>) -> u32 {
         (**self).settle_delay(event)
-    }
-}
-
-/// Built-in settle delays: eventual consistency differs by service.
-pub fn default_settle_delay(service: &str, event_name: &str) -> u32 {
-    match service {
-        // Stacks take minutes; their resources appear as the stack progresses.
-        "cloudformation" => 300,
-        // Distributions and global records propagate slowly.
-        "cloudfront" | "route53" => 120,
-        // IAM is eventually consistent across regions.
-        "iam" | "organizations" | "sso" => 30,
-        // Instances, volumes and databases go through pending states.
-        "ec2" if event_name.starts_with("Run") || event_name.starts_with("Create") => 60,
-        "rds" | "redshift" | "elasticache" | "es" | "eks" => 120,
-        _ => 15,
     }
 }
 
