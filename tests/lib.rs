@@ -3,10 +3,20 @@
 //! Tests that cross crate boundaries or need data from outside the repository:
 //! - `corpus_replay.rs`: the whole shared CloudTrail corpus through the pipeline,
 //!   delivered as SQS receives it, with exact counts.
+//! - `e2e_chain.rs`: `event-rule setup` wires EventBridge -> SNS -> SQS on LocalStack,
+//!   CloudTrail-shaped events put on the bus arrive on the queue, and `processor run`
+//!   turns them into the exact rescan requests at a file and an HTTP sink.
+//! - `consumer_faults.rs`: `processor run` killed repeatedly, a sink refusing for a
+//!   while, undecodable messages, SIGTERM under load: nothing lost.
 //!
-//! This library holds what they share: where the corpus is ([`corpus_dir`]), and how to
-//! skip loudly when it is not there.
+//! This library holds what they share: where the corpus is ([`corpus_dir`]), how to
+//! skip loudly when it is not there, and the [`harness`] for the tests that start local
+//! AWS endpoints (LocalStack, moto) and the project's binaries. Those tests read
+//! `LOCALSTACK_PYTHON` and `MOTO_SERVER_BIN` (`tests/run.sh` installs both and sets
+//! them); without them they print that they skip, or fail when `CI` is set.
 #![deny(missing_docs)]
+
+pub mod harness;
 
 use std::path::PathBuf;
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine.
 #
-# Installs what the integration tests need (moto's server, in a Python virtualenv under
-# .local-aws/, ignored by git), tells the tests where it is, and runs the Rust tests of
-# the whole workspace. Tests that need the shared CloudTrail corpus read it from
-# $CLOUDTRAIL_CORPUS (.ci/run sets it); without it they say so and skip.
+# Installs what the integration tests need into Python virtualenvs under .local-aws/
+# (ignored by git): moto's server (the event-rule tests) and LocalStack (the end-to-end
+# and consumer tests: EventBridge -> SNS -> SQS, `processor run`), tells the tests where
+# they are (MOTO_SERVER_BIN, LOCALSTACK_PYTHON), builds the binaries the tests start,
+# and runs the Rust tests of the whole workspace. Tests that need the shared CloudTrail
+# corpus read it from $CLOUDTRAIL_CORPUS (.ci/run sets it); without it they say so and
+# skip. Without LocalStack (no Python 3.13 here, or its install failed) the tests that
+# need it say so and skip; when CI is set that is a failure instead.
 #
 # Usage: tests/run.sh [extra cargo test arguments]
 set -euo pipefail
@@ -13,6 +17,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 state=${LOCAL_AWS_DIR:-$root/.local-aws}
 mkdir -p "$state"
+t_start=$SECONDS
+
+in_ci() {
+  case "${CI:-}" in '' | 0 | false | FALSE | False) return 1 ;; *) return 0 ;; esac
+}
 
 pick_python() {
   for p in python3.11 "$HOME/.pyenv/versions/3.11.7/bin/python3" python3; do
@@ -23,19 +32,74 @@ pick_python() {
   return 1
 }
 
+# LocalStack 2026.3 runs on Python 3.13 only.
+pick_python313() {
+  for p in "$HOME/.pyenv/versions/3.13.0/bin/python" "$HOME"/.pyenv/versions/3.13.*/bin/python python3.13; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+      echo "$p"; return 0
+    fi
+  done
+  return 1
+}
+
 # moto's server: EventBridge, SNS, SQS, STS, Organizations, CloudTrail, EC2 and IAM
-# APIs on 127.0.0.1 for the event-rule tests (each test starts its own on a free port).
+# APIs on 127.0.0.1 for the event-rule tests (each test starts its own on a free port),
+# and CloudTrail for the end-to-end test.
 moto_venv=$state/venv-moto
 if [ ! -x "$moto_venv/bin/moto_server" ]; then
   py=$(pick_python) || { echo "tests/run.sh: need Python >= 3.9 for moto" >&2; exit 1; }
   echo "tests/run.sh: installing moto[server] into $moto_venv"
+  t=$SECONDS
   "$py" -m venv "$moto_venv"
   "$moto_venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5' 'boto3<2'
+  echo "tests/run.sh: moto installed in $((SECONDS - t)) s"
 fi
 export MOTO_SERVER_BIN=$moto_venv/bin/moto_server
+
+# LocalStack (host mode, no Docker): the whole EventBridge -> SNS -> SQS chain and an
+# SQS fast enough for the consumer's load tests. Pinned; the extra pins are what this
+# version needs to start. A marker file records a complete install.
+localstack_pins=('localstack-core[runtime]==2026.3.0' 'cbor2<6' 'pyopenssl==24.2.1' 'cryptography==43.0.3' 'service_identity<25')
+ls_venv=$state/venv-localstack
+ls_marker=$ls_venv/.installed
+ls_want=$(printf '%s\n' "${localstack_pins[@]}")
+install_localstack() {
+  local py
+  py=$(pick_python313) || { echo "tests/run.sh: no Python 3.13 found (LocalStack needs it)" >&2; return 1; }
+  echo "tests/run.sh: installing LocalStack into $ls_venv (with $py)"
+  local t=$SECONDS
+  rm -rf "$ls_venv"
+  "$py" -m venv "$ls_venv" || return 1
+  "$ls_venv/bin/pip" install --quiet --disable-pip-version-check "${localstack_pins[@]}" || return 1
+  "$ls_venv/bin/python" -c 'import localstack.runtime.main, rolo' || return 1
+  printf '%s\n' "$ls_want" > "$ls_marker"
+  echo "tests/run.sh: LocalStack installed in $((SECONDS - t)) s"
+}
+if [ -f "$ls_marker" ] && [ "$(cat "$ls_marker")" = "$ls_want" ] || install_localstack; then
+  export LOCALSTACK_PYTHON=$ls_venv/bin/python
+else
+  rm -rf "$ls_venv"
+  unset LOCALSTACK_PYTHON
+  if in_ci; then
+    echo "tests/run.sh: ERROR: LocalStack could not be installed, and CI is set: the end-to-end and consumer tests must run" >&2
+    exit 1
+  fi
+  echo "tests/run.sh: LocalStack could not be installed: the end-to-end and consumer tests will print that they skip" >&2
+fi
 
 if [ -z "${CLOUDTRAIL_CORPUS:-}" ]; then
   echo "tests/run.sh: CLOUDTRAIL_CORPUS is not set: the corpus replay tests will skip"
 fi
+echo "tests/run.sh: tools ready after $((SECONDS - t_start)) s"
 
-cargo test --workspace --locked "$@"
+# The tests start `processor run`, `processor replay` and `event-rule`: binaries of
+# other packages, which `cargo test` does not build for them.
+t=$SECONDS
+cargo build --workspace --bins --locked
+echo "tests/run.sh: binaries built in $((SECONDS - t)) s"
+
+t=$SECONDS
+status=0
+cargo test --workspace --locked "$@" || status=$?
+echo "tests/run.sh: cargo test took $((SECONDS - t)) s (exit $status); whole run $((SECONDS - t_start)) s"
+exit $status

@@ -35,6 +35,9 @@ use crate::queue::{Queue, Receipt, SQS_BATCH};
 use crate::subscribe::Confirmer;
 use crate::telemetry::{self, names, Health};
 
+/// How long a receive under way may still finish once receiving stops.
+const RECEIVE_GRACE: Duration = Duration::from_secs(3);
+
 /// Most dispatch tasks at once; receiving pauses beyond it.
 const MAX_DISPATCH_TASKS: usize = 64;
 
@@ -160,9 +163,15 @@ async fn poll(id: usize, ctx: Arc<PollerCtx>) {
             }
         }
         let now = ctx.clock.now();
+        // A receive under way when receiving stops may already hold messages: give
+        // it a moment to return them (they are then dispatched and deleted) rather
+        // than drop them into their visibility timeout.
         let received = tokio::select! {
             r = ctx.queue.receive(ctx.wait, ctx.visibility, now) => r,
-            _ = ctx.receiving.cancelled() => break,
+            _ = async {
+                ctx.receiving.cancelled().await;
+                tokio::time::sleep(RECEIVE_GRACE).await;
+            } => break,
         };
         let messages = match received {
             Ok(m) => {

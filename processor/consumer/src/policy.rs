@@ -1,5 +1,6 @@
 //! `processor policy run`: the least-privilege IAM policy `processor run` needs for
-//! its queue and sinks.
+//! its queue and sinks; `processor policy lambda`: the execution role's policy of the
+//! `processor-lambda` function (the same flags, see [`lambda_policy`]).
 //!
 //! ## Statements
 //! | Sid | actions | resource |
@@ -10,6 +11,10 @@
 //! | `PublishToSinkTopics` (`sns:` sinks) | `sns:Publish` | each topic |
 //! | `PutEventsOnSinkBuses` (`eventbridge:` sinks) | `events:PutEvents` | each bus |
 //! | `ConfirmMemberTopicSubscriptions` (`--confirm-subscriptions`) | `sns:ConfirmSubscription` | every topic of each `--allow-accounts` account, `arn:PARTITION:sns:*:ACCOUNT:*` |
+//! | `WriteLogs` (`policy lambda` only) | `logs:CreateLogGroup`, `logs:CreateLogStream`, `logs:PutLogEvents` | the function's log group (`/aws/lambda/NAME`), in the queue's region |
+//!
+//! For `policy lambda`, `ConsumeQueue` is what the event source mapping does with the
+//! execution role: `sqs:ReceiveMessage`, `sqs:DeleteMessage`, `sqs:GetQueueAttributes`.
 //!
 //! `stdout`, `file:` and `http(s)://` sinks need nothing. The batch calls are
 //! authorized by their single-message actions (`DeleteMessageBatch` by
@@ -65,6 +70,40 @@ pub struct PolicyArgs {
 pub enum PolicyCommand {
     /// The queue consumer, `processor run`.
     Run(PolicyRunArgs),
+    /// The execution role of the `processor-lambda` function: its event source
+    /// mapping's queue, its sinks, its logs.
+    Lambda(PolicyLambdaArgs),
+}
+
+/// The actions the event source mapping needs on the queue, with the function's
+/// execution role (it receives, deletes what the function did not report as failed,
+/// and reads the queue's attributes; failures return when their visibility runs out).
+pub const LAMBDA_QUEUE_ACTIONS: [&str; 3] = [
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+];
+
+/// What the Lambda function's policy depends on: `processor policy run`'s flags and
+/// the function's name, account and log group.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyLambdaArgs {
+    /// The queue, sinks, key and subscription settings, as for `policy run`.
+    #[command(flatten)]
+    pub run: PolicyRunArgs,
+
+    /// Name of the function.
+    #[arg(long, default_value = "processor-lambda")]
+    pub function_name: String,
+
+    /// Account the function runs in, when not the queue's (an event source mapping
+    /// reads a queue of its own region, in any account that allows it).
+    #[arg(long)]
+    pub account: Option<String>,
+
+    /// The function's log group, when not the default `/aws/lambda/FUNCTION_NAME`.
+    #[arg(long)]
+    pub log_group: Option<String>,
 }
 
 /// What `processor run`'s policy depends on: the same queue and sinks flags (and
@@ -111,6 +150,9 @@ pub enum PolicyError {
         /// What is wrong.
         why: String,
     },
+    /// An account id that is not 12 digits.
+    #[error("--account `{0}`: expected the 12-digit account id")]
+    Account(String),
     /// A KMS key that is not a key ARN.
     #[error("--queue-kms-key `{key}`: {why}")]
     KmsKey {
@@ -274,11 +316,52 @@ fn statement(sid: &str, actions: &[&str], resources: BTreeSet<String>) -> Value 
 
 /// The policy `processor run` needs with these settings.
 pub fn run_policy(args: &PolicyRunArgs) -> Result<Value, PolicyError> {
+    let (_, statements) = consumer_statements(args, &QUEUE_ACTIONS)?;
+    Ok(json!({ "Version": VERSION, "Statement": statements }))
+}
+
+/// The policy of the `processor-lambda` function's execution role: the statements of
+/// [`run_policy`] with [`LAMBDA_QUEUE_ACTIONS`] on the queue, and `WriteLogs`
+/// (`logs:CreateLogGroup`, `logs:CreateLogStream`, `logs:PutLogEvents`) on the
+/// function's log group in the queue's region.
+pub fn lambda_policy(args: &PolicyLambdaArgs) -> Result<Value, PolicyError> {
+    let (queue, mut statements) = consumer_statements(&args.run, &LAMBDA_QUEUE_ACTIONS)?;
+    let account = match args.account.as_deref().filter(|a| !a.is_empty()) {
+        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a,
+        Some(a) => return Err(PolicyError::Account(a.to_string())),
+        None => queue.account.as_str(),
+    };
+    let group = args
+        .log_group
+        .clone()
+        .unwrap_or_else(|| format!("/aws/lambda/{}", args.function_name));
+    let group_arn = format!(
+        "arn:{}:logs:{}:{account}:log-group:{group}",
+        queue.partition, queue.region
+    );
+    statements.push(statement(
+        "WriteLogs",
+        &[
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+        ],
+        BTreeSet::from([group_arn.clone(), format!("{group_arn}:*")]),
+    ));
+    Ok(json!({ "Version": VERSION, "Statement": statements }))
+}
+
+/// The statements for the queue (with `queue_actions`), its key, the sinks and the
+/// subscription confirmations.
+fn consumer_statements(
+    args: &PolicyRunArgs,
+    queue_actions: &[&str],
+) -> Result<(QueueArn, Vec<Value>), PolicyError> {
     let region_flag = args.region.as_deref().filter(|r| !r.is_empty());
     let queue = queue_arn(&args.queue_url, region_flag)?;
     let mut statements = vec![statement(
         "ConsumeQueue",
-        &QUEUE_ACTIONS,
+        queue_actions,
         BTreeSet::from([queue.arn()]),
     )];
     if let Some(key) = &args.queue_kms_key {
@@ -349,13 +432,14 @@ pub fn run_policy(args: &PolicyRunArgs) -> Result<Value, PolicyError> {
             ));
         }
     }
-    Ok(json!({ "Version": VERSION, "Statement": statements }))
+    Ok((queue, statements))
 }
 
 /// The policy for `args`, as pretty-printed JSON.
 pub fn render(args: &PolicyArgs) -> Result<String, PolicyError> {
     let doc = match &args.command {
         PolicyCommand::Run(run) => run_policy(run)?,
+        PolicyCommand::Lambda(lambda) => lambda_policy(lambda)?,
     };
     // A `Value` always serialises.
     Ok(serde_json::to_string_pretty(&doc).unwrap_or_default())
@@ -605,6 +689,80 @@ mod tests {
                 .unwrap()
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn the_lambda_role_reads_the_queue_writes_its_logs_and_reaches_its_sinks() {
+        let lambda = |run: PolicyRunArgs| PolicyLambdaArgs {
+            run,
+            function_name: "processor-lambda".into(),
+            account: None,
+            log_group: None,
+        };
+        let p = lambda_policy(&lambda(args(QUEUE, &["stdout"], None, None))).unwrap();
+        assert_eq!(
+            p,
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Sid": "ConsumeQueue", "Effect": "Allow",
+                     "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+                     "Resource": ["arn:aws:sqs:us-west-2:111122223333:cloudcoreo-events-queue"]},
+                    {"Sid": "WriteLogs", "Effect": "Allow",
+                     "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                     "Resource": [
+                        "arn:aws:logs:us-west-2:111122223333:log-group:/aws/lambda/processor-lambda",
+                        "arn:aws:logs:us-west-2:111122223333:log-group:/aws/lambda/processor-lambda:*"
+                     ]}
+                ]
+            })
+        );
+        // Sinks, key and confirmations as for `run`; another account and log group.
+        let key = "arn:aws:kms:us-west-2:111122223333:key/k";
+        let mut run = args(
+            QUEUE,
+            &["sqs:https://sqs.us-west-2.amazonaws.com/444455556666/rescans"],
+            Some(key),
+            None,
+        );
+        run.confirm_subscriptions = true;
+        run.allow_accounts = vec!["222233334444".into()];
+        let mut a = lambda(run.clone());
+        a.account = Some("999988887777".into());
+        a.log_group = Some("/processor/events".into());
+        let p = lambda_policy(&a).unwrap();
+        let sids: Vec<&str> = p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            sids,
+            [
+                "ConsumeQueue",
+                "DecryptQueueMessages",
+                "SendToSinkQueues",
+                "ConfirmMemberTopicSubscriptions",
+                "WriteLogs"
+            ]
+        );
+        let run_p = run_policy(&run).unwrap();
+        for i in 1..4 {
+            assert_eq!(p["Statement"][i], run_p["Statement"][i], "same as run: {i}");
+        }
+        assert_eq!(
+            p["Statement"][4]["Resource"],
+            json!([
+                "arn:aws:logs:us-west-2:999988887777:log-group:/processor/events",
+                "arn:aws:logs:us-west-2:999988887777:log-group:/processor/events:*"
+            ])
+        );
+        a.account = Some("9999".into());
+        assert_eq!(
+            lambda_policy(&a).unwrap_err(),
+            PolicyError::Account("9999".into())
         );
     }
 
