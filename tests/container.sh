@@ -12,7 +12,8 @@
 #                              container (--network=host) against LocalStack and moto on
 #                              127.0.0.1, and a SIGTERM that must end it with exit 0
 #
-# IMAGE names the image (default localhost/cloudcoreo-processor:dev). podman, runc and
+# IMAGE names the image (default localhost/cloudcoreo-processor:dev), IMAGE_PROFILE the
+# cargo profile of the binary (default release). podman, runc and
 # (to build) musl-tools are installed from Debian's packages when missing; where that is impossible the
 # script says so and exits 0, unless CI is set, where it fails. podman runs with runc
 # and explicit ulimits (a containers.conf in a temporary directory, CONTAINERS_CONF),
@@ -24,6 +25,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 IMAGE=${IMAGE:-localhost/cloudcoreo-processor:dev}
+# Cargo profile of the binary: `release` for images you ship; CI uses `static-ci`
+# (less optimisation, same code) to stay within its time budget.
+IMAGE_PROFILE=${IMAGE_PROFILE:-release}
 TARGET=x86_64-unknown-linux-musl
 MAX_IMAGE_BYTES=$((20 * 1000 * 1000))
 state=${LOCAL_AWS_DIR:-$root/.local-aws}
@@ -119,9 +123,9 @@ cmd_build() {
     say "rustup target $TARGET added in $((SECONDS - t)) s"
   fi
   t=$SECONDS
-  cargo build --release --locked --target "$TARGET" -p processor --bin processor
-  say "static binary built in $((SECONDS - t)) s"
-  local bin=target/$TARGET/release/processor
+  cargo build --profile "$IMAGE_PROFILE" --locked --target "$TARGET" -p processor --bin processor
+  say "static binary ($IMAGE_PROFILE profile) built in $((SECONDS - t)) s"
+  local bin=target/$TARGET/$IMAGE_PROFILE/processor
   local kind
   kind=$(file -b "$bin")
   case "$kind" in

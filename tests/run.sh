@@ -87,6 +87,31 @@ else
   echo "tests/run.sh: LocalStack could not be installed: the end-to-end and consumer tests will print that they skip" >&2
 fi
 
+# One LocalStack for the sink tests (processor/sinks/tests/*_localstack.rs read
+# LOCALSTACK_ENDPOINT; without it they print that they skip), stopped on exit.
+if [ -n "${LOCALSTACK_PYTHON:-}" ]; then
+  sinks_ls_dir=$(mktemp -d "${TMPDIR:-/tmp}/sinks-localstack.XXXXXX")
+  sinks_ls_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  GATEWAY_LISTEN=127.0.0.1:$sinks_ls_port LOCALSTACK_HOST=127.0.0.1:$sinks_ls_port SQS_ENDPOINT_STRATEGY=off \
+    LOCALSTACK_VOLUME_DIR=$sinks_ls_dir/volume OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT=$sinks_ls_dir/fs \
+    SERVICES=sqs,sns,events,sts,iam EAGER_SERVICE_LOADING=1 DNS_ADDRESS=0 SKIP_SSL_CERT_DOWNLOAD=1 \
+    DISABLE_EVENTS=1 SQS_DISABLE_CLOUDWATCH_METRICS=1 PYTHONUNBUFFERED=1 \
+    setsid "$LOCALSTACK_PYTHON" -m localstack.runtime.main >"$sinks_ls_dir/localstack.log" 2>&1 </dev/null &
+  sinks_ls_pid=$!
+  disown
+  trap 'kill -KILL -- "-$sinks_ls_pid" 2>/dev/null; rm -rf "$sinks_ls_dir"' EXIT
+  for _ in $(seq 1 400); do
+    grep -q 'Ready\.' "$sinks_ls_dir/localstack.log" && break
+    sleep 0.3
+  done
+  if ! grep -q 'Ready\.' "$sinks_ls_dir/localstack.log"; then
+    tail -20 "$sinks_ls_dir/localstack.log" >&2
+    echo "tests/run.sh: ERROR: LocalStack for the sink tests did not start" >&2
+    exit 1
+  fi
+  export LOCALSTACK_ENDPOINT=http://127.0.0.1:$sinks_ls_port
+fi
+
 if [ -z "${CLOUDTRAIL_CORPUS:-}" ]; then
   echo "tests/run.sh: CLOUDTRAIL_CORPUS is not set: the corpus replay tests will skip"
 fi
@@ -100,6 +125,13 @@ echo "tests/run.sh: binaries built in $((SECONDS - t)) s"
 
 t=$SECONDS
 status=0
-cargo test --workspace --locked "$@" || status=$?
-echo "tests/run.sh: cargo test took $((SECONDS - t)) s (exit $status); whole run $((SECONDS - t_start)) s"
+cargo test --workspace --locked --no-fail-fast "$@" || status=$?
+echo "tests/run.sh: cargo test took $((SECONDS - t)) s (exit $status)"
+
+# The container image: built from a host-built static binary, then its tests (the
+# consumer inside it against LocalStack). Skips with a message where podman cannot be
+# installed; under CI that fails.
+t=$SECONDS
+{ tests/container.sh build && tests/container.sh test; } || status=1
+echo "tests/run.sh: container image built and tested in $((SECONDS - t)) s; whole run $((SECONDS - t_start)) s"
 exit $status

@@ -18,19 +18,9 @@ use crate::error::{source_chain, Call, Error};
 /// Session name used for every assumed role, visible in the member's CloudTrail.
 pub const SESSION_NAME: &str = "event-rule";
 
-/// The partition a region belongs to.
+/// The partition a region belongs to (the core's one table).
 pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("us-iso-") {
-        "aws-iso"
-    } else if region.starts_with("us-isob-") {
-        "aws-iso-b"
-    } else {
-        "aws"
-    }
+    processor_core::arn::partition_for_region(region)
 }
 
 /// ARN of an SNS topic.
@@ -137,7 +127,9 @@ pub async fn identity(sdk: &SdkConfig) -> Result<Identity, Error> {
             .err("sts:GetCallerIdentity", "caller", e)
         })?;
     let arn = out.arn().unwrap_or_default().to_string();
-    let partition = arn.split(':').nth(1).unwrap_or("aws").to_string();
+    let partition = processor_core::arn::Arn::parse(&arn)
+        .map_or("aws", |a| a.partition)
+        .to_string();
     Ok(Identity {
         account: out.account().unwrap_or_default().to_string(),
         arn,

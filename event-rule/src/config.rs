@@ -91,6 +91,12 @@ pub struct Config {
     #[arg(long, env = "EVENT_RULE_QUEUE_KMS_KEY", global = true)]
     pub queue_kms_key: Option<String>,
 
+    /// Admit to the central queue the topics named `--topic-name` of every account of
+    /// this organization (`aws:SourceOrgID`, `o-...`) instead of listing each topic: no
+    /// account limit, and what the central-queue template's `OrganizationId` deploys.
+    #[arg(long, env = "EVENT_RULE_QUEUE_ORG_ID", global = true)]
+    pub queue_org_id: Option<String>,
+
     /// Name of the SNS topic in every target region.
     #[arg(long, env = "EVENT_RULE_TOPIC_NAME", default_value = DEFAULT_TOPIC_NAME, global = true)]
     pub topic_name: String,
@@ -165,6 +171,7 @@ impl Default for Config {
             dlq_name: None,
             max_receive_count: 5,
             queue_kms_key: None,
+            queue_org_id: None,
             topic_name: DEFAULT_TOPIC_NAME.into(),
             topic_kms_key: None,
             rule_name: DEFAULT_RULE_NAME.into(),
@@ -202,6 +209,16 @@ fn parse_account_role(s: &str) -> Result<(String, String), String> {
 /// Whether `s` is a 12-digit AWS account id.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `s` is an AWS Organizations id: `o-` and 10 to 32 lowercase letters or digits.
+pub fn is_organization_id(s: &str) -> bool {
+    s.strip_prefix("o-").is_some_and(|rest| {
+        (10..=32).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
 }
 
 /// Whether `s` looks like a region name (`us-west-2`, `ap-southeast-3`, `us-gov-east-1`).
@@ -274,6 +291,11 @@ impl Config {
         if self.dlq_name() == self.queue_name {
             return bad("the dead-letter queue needs a name of its own".into());
         }
+        if let Some(org) = &self.queue_org_id {
+            if !is_organization_id(org) {
+                return bad(format!("`{org}` is not an organization id (o-...)"));
+            }
+        }
         if !is_simple_name(&self.topic_name) {
             return bad(format!("invalid topic name `{}`", self.topic_name));
         }
@@ -284,9 +306,12 @@ impl Config {
             return bad(format!("invalid role name `{}`", self.role_name));
         }
         for (account, role) in &self.account_roles {
-            if let Some(arn) = role.strip_prefix("arn:") {
-                let in_account = arn.split(':').nth(3);
-                if in_account != Some(account.as_str()) || !arn.contains(":role/") {
+            if role.starts_with("arn:") {
+                let arn = processor_core::arn::Arn::parse(role);
+                let ok = arn.is_some_and(|a| {
+                    a.account == account.as_str() && a.resource.starts_with("role/")
+                });
+                if !ok {
                     return bad(format!(
                         "role `{role}` for account {account} must be a role ARN in that account"
                     ));
@@ -412,6 +437,16 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().is_err());
+        let c = Config {
+            queue_org_id: Some("o-short".into()),
+            ..Config::default()
+        };
+        assert!(matches!(c.validate(), Err(Error::InvalidArgument(m)) if m.contains("o-short")));
+        let c = Config {
+            queue_org_id: Some("o-abcdefghij".into()),
+            ..Config::default()
+        };
+        c.validate().unwrap();
         let c = Config {
             topic_name: "a b".into(),
             ..Config::default()

@@ -32,6 +32,8 @@
 //! - [`run`]: the orchestration: bounded concurrency over accounts and regions, each
 //!   failure kept to its own [`Row`].
 //! - [`report`]: the per account/region [`Report`], as a table or JSON.
+//! - [`templates`]: the CloudFormation templates under `infra/`, generated from the
+//!   same policy, pattern and name builders (`event-rule templates`).
 //! - [`error`]: typed errors ([`Error`], [`error::AwsError`]) naming the action,
 //!   resource, account and region, and whether a retry can help.
 #![deny(missing_docs)]
@@ -48,6 +50,7 @@ pub mod region;
 pub mod report;
 pub mod run;
 pub mod scanner;
+pub mod templates;
 
 pub use config::Config;
 pub use error::Error;

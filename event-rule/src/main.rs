@@ -53,6 +53,17 @@ enum Cmd {
         #[arg(value_enum, default_value_t = ToolCommand::Setup)]
         for_command: ToolCommand,
     },
+    /// Write the CloudFormation templates (`infra/*.json`), generated from the same
+    /// policies, pattern and names setup uses; no AWS call.
+    Templates {
+        /// Directory to write them to.
+        #[arg(long, default_value = "infra")]
+        out: std::path::PathBuf,
+        /// Write nothing: exit 1 if a template in the directory differs from what
+        /// would be written.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -74,6 +85,26 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             cli.config.validate()?;
             let doc = policy::tool_policy(for_command, &cli.config);
             println!("{}", serde_json::to_string_pretty(&doc)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Templates { out, check } => {
+            if check {
+                let stale = event_rule::templates::stale(&out);
+                if stale.is_empty() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                eprintln!(
+                    "out of date: {}; run `event-rule templates --out {}`",
+                    stale.join(", "),
+                    out.display()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            for path in event_rule::templates::write_all(&out)
+                .with_context(|| format!("writing templates to {}", out.display()))?
+            {
+                println!("{path}");
+            }
             return Ok(ExitCode::SUCCESS);
         }
         Cmd::Setup => Command::Setup,

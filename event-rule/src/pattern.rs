@@ -12,20 +12,36 @@ pub const MAX_PATTERN_LEN: usize = 2048;
 /// The `detail-type` CloudTrail management events carry on EventBridge.
 pub const DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
 
+/// The event pattern as JSON: CloudTrail's management events, restricted to
+/// `event_sources` when given. The value is a list of `eventSource`s for the tool, or a
+/// CloudFormation expression that yields one for the templates (`crate::templates`).
+pub fn document(event_sources: Option<Value>) -> Value {
+    let mut pattern = json!({ "detail-type": [DETAIL_TYPE] });
+    if let Some(sources) = event_sources {
+        pattern["detail"] = json!({ "eventSource": sources });
+    }
+    pattern
+}
+
+/// The `eventSource` list for `services`, sorted and without repeats; `None` for
+/// [`ServiceSet::All`], which leaves the filter out.
+pub fn event_sources(services: &ServiceSet) -> Result<Option<Vec<String>>, Error> {
+    let Some(mut sources) = services.event_sources() else {
+        return Ok(None);
+    };
+    if sources.is_empty() {
+        return Err(Error::InvalidArgument("the service list is empty".into()));
+    }
+    sources.sort();
+    sources.dedup();
+    Ok(Some(sources))
+}
+
 /// Builds the rule's event pattern for `services` and checks it fits EventBridge's
 /// quota. [`ServiceSet::All`] leaves the `eventSource` filter out, so every service
 /// matches and the pattern stays short however many services AWS adds.
 pub fn build(services: &ServiceSet) -> Result<String, Error> {
-    let mut pattern = json!({ "detail-type": [DETAIL_TYPE] });
-    if let Some(mut sources) = services.event_sources() {
-        if sources.is_empty() {
-            return Err(Error::InvalidArgument("the service list is empty".into()));
-        }
-        sources.sort();
-        sources.dedup();
-        pattern["detail"] = json!({ "eventSource": sources });
-    }
-    let text = pattern.to_string();
+    let text = document(event_sources(services)?.map(|s| json!(s))).to_string();
     validate(&text)?;
     Ok(text)
 }

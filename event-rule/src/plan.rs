@@ -346,6 +346,9 @@ pub struct QueueDesired {
     pub kms: Option<String>,
     /// Receives before a message moves to the dead-letter queue.
     pub max_receive_count: u32,
+    /// `(organization id, topic ARN pattern)`: the queue policy admits the topics of
+    /// the organization's accounts instead of listing them.
+    pub organization: Option<(String, String)>,
     /// Tags on both queues.
     pub tags: BTreeMap<String, String>,
 }
@@ -464,10 +467,8 @@ pub fn policy_sources(current: &BTreeSet<String>, change: &Sources<'_>) -> BTree
                     return false;
                 }
                 let folded = c.contains('*') || c.contains('?');
-                let account_gone = c
-                    .split(':')
-                    .nth(4)
-                    .is_some_and(|a| whole_accounts.contains(a));
+                let account_gone = processor_core::arn::Arn::parse(c)
+                    .is_some_and(|a| whole_accounts.contains(a.account));
                 !(folded && account_gone && remove.iter().any(|r| policy::arn_like(c, r)))
             })
             .cloned()
@@ -526,7 +527,15 @@ pub fn diff_queue(
         .map(String::as_str);
     let current = policy::queue_policy_sources(existing_policy);
     let wanted = policy_sources(&current, sources);
-    let new_policy = policy::queue_policy(&d.queue_arn, existing_policy, &wanted)?;
+    let new_policy = match &d.organization {
+        Some((org, topics)) => Some(policy::queue_policy_for_organization(
+            &d.queue_arn,
+            existing_policy,
+            topics,
+            org,
+        )),
+        None => policy::queue_policy(&d.queue_arn, existing_policy, &wanted)?,
+    };
     match &o.queue {
         None => {
             changes.push(Change::create(Resource::Queue));
@@ -803,6 +812,7 @@ mod tests {
             dlq_arn: "arn:aws:sqs:us-west-2:111111111111:q-dlq".into(),
             kms: None,
             max_receive_count: 5,
+            organization: None,
             tags: tags(),
         }
     }
@@ -843,6 +853,48 @@ mod tests {
             dlq: Some(dlq),
             queue: Some(q),
         }
+    }
+
+    #[test]
+    fn organization_wide_queue_policy() {
+        let topics: BTreeSet<String> = ["arn:aws:sns:eu-west-1:222222222222:t".to_string()].into();
+        let listed = qd();
+        let org = QueueDesired {
+            organization: Some(("o-abcdefghij".into(), "arn:aws:sns:*:*:t".into())),
+            ..qd()
+        };
+        // A listed policy switches to the organization's, and back.
+        let o = q_in_sync(&listed, &topics);
+        let plan = diff_queue(&org, &o, &Sources::Add(&topics), false).unwrap();
+        assert_eq!(
+            plan.changes,
+            vec![Change::update(Resource::QueuePolicy, Aspect::Policy)]
+        );
+        let want = policy::queue_policy_for_organization(
+            &org.queue_arn,
+            None,
+            "arn:aws:sns:*:*:t",
+            "o-abcdefghij",
+        );
+        assert_eq!(plan.policy.as_ref(), Some(&want));
+        let mut o_org = o.clone();
+        if let Some(q) = o_org.queue.as_mut() {
+            q.attributes.insert("Policy".into(), want.to_string());
+        }
+        assert!(diff_queue(&org, &o_org, &Sources::Add(&topics), false)
+            .unwrap()
+            .changes
+            .is_empty());
+        // Tearing regions down leaves the organization's statement to the others.
+        let gone = BTreeSet::new();
+        let plan = diff_queue(&org, &o_org, &Sources::Remove(&topics, &gone), true).unwrap();
+        assert!(plan.changes.is_empty());
+        // Back to a list: only the topics set up, no wildcard account kept.
+        let plan = diff_queue(&listed, &o_org, &Sources::Add(&topics), false).unwrap();
+        assert_eq!(
+            plan.policy,
+            policy::queue_policy(&listed.queue_arn, None, &topics).unwrap()
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use processor_core::arn::Arn;
+
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
@@ -79,6 +81,59 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `Id` of the topic policy.
+pub const TOPIC_POLICY_ID: &str = "cloudcoreo-events-topic-policy";
+
+// The statement builders below take JSON values, not strings: the tool passes the
+// ARNs it computed, the CloudFormation templates (`crate::templates`) pass intrinsic
+// functions (`{"Fn::Sub": ...}`, `{"Ref": ...}`), so both deploy one definition.
+
+/// The topic policy's statement letting only EventBridge publish, and only for
+/// `rule` in `account`.
+pub fn publish_statement(topic: Value, rule: Value, account: Value) -> Value {
+    json!({
+        "Sid": "AllowEventBridgeRulePublish",
+        "Effect": "Allow",
+        "Principal": { "Service": "events.amazonaws.com" },
+        "Action": "sns:Publish",
+        "Resource": topic,
+        "Condition": {
+            "ArnEquals": { "aws:SourceArn": rule },
+            "StringEquals": { "aws:SourceAccount": account }
+        }
+    })
+}
+
+/// The topic policy's statements letting the central queue's account (`home_root`)
+/// subscribe `queue` (and nothing else) and list the topic's subscriptions, when the
+/// queue lives in another account.
+pub fn subscribe_statements(topic: Value, home_root: Value, queue: Value) -> [Value; 2] {
+    [
+        json!({
+            "Sid": "AllowCentralQueueSubscribe",
+            "Effect": "Allow",
+            "Principal": { "AWS": home_root.clone() },
+            "Action": "sns:Subscribe",
+            "Resource": topic.clone(),
+            "Condition": {
+                "StringEquals": { "sns:Protocol": "sqs", "sns:Endpoint": queue }
+            }
+        }),
+        json!({
+            "Sid": "AllowCentralQueueListSubscriptions",
+            "Effect": "Allow",
+            "Principal": { "AWS": home_root },
+            "Action": "sns:ListSubscriptionsByTopic",
+            "Resource": topic
+        }),
+    ]
+}
+
+/// A topic policy document holding `statements`.
+pub fn topic_policy_document(statements: Vec<Value>) -> Value {
+    json!({ "Version": VERSION, "Id": TOPIC_POLICY_ID, "Statement": statements })
+}
+
 /// The topic policy: only EventBridge may publish, and only for our rule in the
 /// topic's own account. When the central queue lives in another account, that account
 /// may also subscribe its queue (and list the topic's subscriptions), so the
@@ -89,40 +144,88 @@ pub fn topic_policy(
     account: &str,
     cross_account_queue: Option<(&str, &str)>,
 ) -> Value {
-    let mut statements = vec![json!({
-        "Sid": "AllowEventBridgeRulePublish",
-        "Effect": "Allow",
-        "Principal": { "Service": "events.amazonaws.com" },
-        "Action": "sns:Publish",
-        "Resource": topic_arn,
-        "Condition": {
-            "ArnEquals": { "aws:SourceArn": rule_arn },
-            "StringEquals": { "aws:SourceAccount": account }
-        }
-    })];
+    let mut statements = vec![publish_statement(
+        json!(topic_arn),
+        json!(rule_arn),
+        json!(account),
+    )];
     if let Some((home_root, queue_arn)) = cross_account_queue {
-        statements.push(json!({
-            "Sid": "AllowCentralQueueSubscribe",
-            "Effect": "Allow",
-            "Principal": { "AWS": home_root },
-            "Action": "sns:Subscribe",
-            "Resource": topic_arn,
-            "Condition": {
-                "StringEquals": { "sns:Protocol": "sqs", "sns:Endpoint": queue_arn }
-            }
-        }));
-        statements.push(json!({
-            "Sid": "AllowCentralQueueListSubscriptions",
-            "Effect": "Allow",
-            "Principal": { "AWS": home_root },
-            "Action": "sns:ListSubscriptionsByTopic",
-            "Resource": topic_arn
-        }));
+        statements.extend(subscribe_statements(
+            json!(topic_arn),
+            json!(home_root),
+            json!(queue_arn),
+        ));
     }
-    json!({ "Version": VERSION, "Id": "cloudcoreo-events-topic-policy", "Statement": statements })
+    topic_policy_document(statements)
 }
 
-/// The ARNs allowed by this tool's statement in an existing queue policy.
+/// This tool's statement in the central queue's policy: only `sns.amazonaws.com`
+/// may send, only from a topic matching `sources` (`ArnLike aws:SourceArn`), and only
+/// when the topic's owner passes `owner_condition`: `("aws:SourceAccount", accounts)`
+/// for listed topics, `("aws:SourceOrgID", organization)` for every account of an
+/// organization.
+pub fn queue_statement(queue: Value, sources: Value, owner_condition: (&str, Value)) -> Value {
+    let (key, owners) = owner_condition;
+    json!({
+        "Sid": QUEUE_SID,
+        "Effect": "Allow",
+        "Principal": { "Service": "sns.amazonaws.com" },
+        "Action": "sqs:SendMessage",
+        "Resource": queue,
+        "Condition": {
+            "ArnLike": { "aws:SourceArn": sources },
+            "StringEquals": { key: owners }
+        }
+    })
+}
+
+/// The topics named `topic_name` in any region of any account, as an `ArnLike`
+/// pattern; the organization condition narrows it to one organization's accounts.
+pub fn organization_topics(partition: &str, topic_name: &str) -> String {
+    format!("arn:{partition}:sns:*:*:{topic_name}")
+}
+
+/// The queue policy admitting the topics matching `topics` of every account of
+/// `organization` (`aws:SourceOrgID`); the statements of `existing` other than this
+/// tool's are kept.
+pub fn queue_policy_for_organization(
+    queue_arn: &str,
+    existing: Option<&str>,
+    topics: &str,
+    organization: &str,
+) -> Value {
+    let mut statements = foreign_statements(existing);
+    statements.push(queue_statement(
+        json!(queue_arn),
+        json!(topics),
+        ("aws:SourceOrgID", json!(organization)),
+    ));
+    queue_policy_document(statements)
+}
+
+/// The statements of a queue policy other than this tool's.
+fn foreign_statements(existing: Option<&str>) -> Vec<Value> {
+    let mut statements: Vec<Value> = match existing.and_then(parse) {
+        Some(v) => match &v["Statement"] {
+            Value::Array(a) => a.clone(),
+            s @ Value::Object(_) => vec![s.clone()],
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    statements.retain(|s| s["Sid"] != QUEUE_SID);
+    statements
+}
+
+/// A queue policy document holding `statements`.
+pub fn queue_policy_document(statements: Vec<Value>) -> Value {
+    json!({ "Version": VERSION, "Statement": statements })
+}
+
+/// The ARNs allowed by this tool's statement in an existing queue policy. Only entries
+/// naming one account count: the organization-wide pattern (`sns:*:*:TOPIC`, see
+/// [`queue_policy_for_organization`]) is no list of topics, and leaving organization
+/// mode rebuilds the list from the topics set up.
 pub fn queue_policy_sources(policy: Option<&str>) -> BTreeSet<String> {
     let Some(v) = policy.and_then(parse) else {
         return BTreeSet::new();
@@ -133,16 +236,21 @@ pub fn queue_policy_sources(policy: Option<&str>) -> BTreeSet<String> {
         _ => Vec::new(),
     };
     let mut out = BTreeSet::new();
+    let one_account =
+        |arn: &str| processor_core::arn::Arn::parse(arn).is_some_and(|a| a.has_concrete_account());
     for s in statements.iter().filter(|s| s["Sid"] == QUEUE_SID) {
         if let Some(cond) = s["Condition"].as_object() {
             for op in cond.values() {
                 match &op["aws:SourceArn"] {
-                    Value::String(a) => {
+                    Value::String(a) if one_account(a) => {
                         out.insert(a.clone());
                     }
-                    Value::Array(a) => {
-                        out.extend(a.iter().filter_map(|x| x.as_str().map(String::from)))
-                    }
+                    Value::Array(a) => out.extend(
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .filter(|a| one_account(a))
+                            .map(String::from),
+                    ),
                     _ => {}
                 }
             }
@@ -177,33 +285,22 @@ pub fn queue_policy(
     existing: Option<&str>,
     sources: &BTreeSet<String>,
 ) -> Result<Option<Value>, crate::error::Error> {
-    let mut statements: Vec<Value> = match existing.and_then(parse) {
-        Some(v) => match &v["Statement"] {
-            Value::Array(a) => a.clone(),
-            s @ Value::Object(_) => vec![s.clone()],
-            _ => Vec::new(),
-        },
-        None => Vec::new(),
-    };
-    statements.retain(|s| s["Sid"] != QUEUE_SID);
+    let mut statements = foreign_statements(existing);
     let ours = |sources: &BTreeSet<String>| {
         // The accounts owning the topics: the same set the ARNs name, stated again as
         // `aws:SourceAccount` so the statement holds even if an ARN entry is folded.
         let accounts: BTreeSet<&str> = sources
             .iter()
-            .filter_map(|arn| arn.split(':').nth(4).filter(|a| !a.is_empty()))
+            .filter_map(|arn| Arn::parse(arn).map(|a| a.account).filter(|a| !a.is_empty()))
             .collect();
-        json!({
-            "Sid": QUEUE_SID,
-            "Effect": "Allow",
-            "Principal": { "Service": "sns.amazonaws.com" },
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {
-                "ArnLike": { "aws:SourceArn": sources.iter().collect::<Vec<_>>() },
-                "StringEquals": { "aws:SourceAccount": accounts.into_iter().collect::<Vec<_>>() }
-            }
-        })
+        queue_statement(
+            json!(queue_arn),
+            json!(sources.iter().collect::<Vec<_>>()),
+            (
+                "aws:SourceAccount",
+                json!(accounts.into_iter().collect::<Vec<_>>()),
+            ),
+        )
     };
     if !sources.is_empty() {
         statements.push(ours(sources));
@@ -211,28 +308,26 @@ pub fn queue_policy(
     if statements.is_empty() {
         return Ok(None);
     }
-    let doc = |statements: Vec<Value>| json!({ "Version": VERSION, "Statement": statements });
-    let full = doc(statements.clone());
+    let full = queue_policy_document(statements.clone());
     if full.to_string().len() <= MAX_QUEUE_POLICY_BYTES {
         return Ok(Some(full));
     }
     let folded: BTreeSet<String> = sources
         .iter()
-        .map(|arn| {
-            let parts: Vec<&str> = arn.splitn(6, ':').collect();
-            if parts.len() == 6 {
-                format!("arn:{}:sns:*:{}:{}", parts[1], parts[4], parts[5])
-            } else {
-                arn.clone()
-            }
+        .map(|arn| match Arn::parse(arn) {
+            Some(a) => Arn { region: "*", ..a }.to_string(),
+            None => arn.clone(),
         })
         .collect();
     statements.pop();
     statements.push(ours(&folded));
-    let folded_doc = doc(statements);
+    let folded_doc = queue_policy_document(statements);
     let bytes = folded_doc.to_string().len();
     if bytes > MAX_QUEUE_POLICY_BYTES {
-        let accounts: BTreeSet<&str> = folded.iter().filter_map(|a| a.split(':').nth(4)).collect();
+        let accounts: BTreeSet<&str> = folded
+            .iter()
+            .filter_map(|a| Arn::parse(a).map(|a| a.account))
+            .collect();
         return Err(crate::error::Error::QueuePolicyTooLarge {
             accounts: accounts.len(),
             bytes,
@@ -243,14 +338,15 @@ pub fn queue_policy(
 }
 
 /// The scanner role's trust policy: only `principal`, and only with the external id.
-pub fn scanner_trust(principal: &str, external_id: &str) -> Value {
+/// Values as for [`publish_statement`]: strings or CloudFormation intrinsics.
+pub fn scanner_trust(principal: impl Into<Value>, external_id: impl Into<Value>) -> Value {
     json!({
         "Version": VERSION,
         "Statement": [{
             "Effect": "Allow",
-            "Principal": { "AWS": principal },
+            "Principal": { "AWS": principal.into() },
             "Action": "sts:AssumeRole",
-            "Condition": { "StringEquals": { "sts:ExternalId": external_id } }
+            "Condition": { "StringEquals": { "sts:ExternalId": external_id.into() } }
         }]
     })
 }

@@ -10,6 +10,7 @@ use crate::aws::{self, AccountCtx};
 use crate::config::Config;
 use crate::error::{AwsErrorKind, Error};
 use crate::plan::{Action, Change, QueueDesired, QueueObserved, QueuePlan, QueueState, Resource};
+use crate::policy;
 
 /// What the queues should be.
 pub fn desired(cfg: &Config, home_account: &str) -> QueueDesired {
@@ -18,6 +19,10 @@ pub fn desired(cfg: &Config, home_account: &str) -> QueueDesired {
         dlq_arn: aws::queue_arn(&cfg.home_region, home_account, &cfg.dlq_name()),
         kms: cfg.queue_kms_key.clone(),
         max_receive_count: cfg.max_receive_count,
+        organization: cfg.queue_org_id.clone().map(|org| {
+            let partition = aws::partition(&cfg.home_region);
+            (org, policy::organization_topics(partition, &cfg.topic_name))
+        }),
         tags: cfg.tags(),
     }
 }

@@ -21,7 +21,13 @@ pub const RULE_DESCRIPTION: &str =
 
 /// Id of the topic among the rule's targets.
 pub fn target_id(cfg: &Config) -> String {
-    format!("{}-topic", cfg.topic_name)
+    target_id_for(&cfg.topic_name)
+}
+
+/// Id of the topic named `topic_name` among the rule's targets (the templates pass
+/// `${TopicName}` and wrap the result in `Fn::Sub`).
+pub fn target_id_for(topic_name: &str) -> String {
+    format!("{topic_name}-topic")
 }
 
 /// What `account`'s `region` should hold.
@@ -479,7 +485,7 @@ fn entry_error(
 }
 
 fn topic_name(arn: &str) -> &str {
-    arn.rsplit(':').next().unwrap_or(arn)
+    processor_core::arn::Arn::parse(arn).map_or(arn, |a| a.resource)
 }
 
 fn sns_tags(tags: &BTreeMap<String, String>) -> Vec<SnsTag> {

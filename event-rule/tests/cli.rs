@@ -104,3 +104,39 @@ fn policy_prints_least_privilege_documents() {
         "{out}"
     );
 }
+
+#[test]
+fn templates_are_written_and_checked_without_aws() {
+    let dir = std::env::temp_dir().join(format!("event-rule-templates-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out_dir = dir.to_str().unwrap();
+    // Nothing there yet: the check fails, naming what is missing.
+    let (code, _, err) = run(&["templates", "--check", "--out", out_dir]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("out of date") && err.contains("central-queue.json"),
+        "{err}"
+    );
+    let (code, out, err) = run(&["templates", "--out", out_dir]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 7, "{out}");
+    for line in out.lines().filter(|l| l.ends_with(".json")) {
+        let t: Value = serde_json::from_str(&std::fs::read_to_string(line).unwrap()).unwrap();
+        assert_eq!(t["AWSTemplateFormatVersion"], "2010-09-09", "{line}");
+    }
+    let (code, _, err) = run(&["templates", "--check", "--out", out_dir]);
+    assert_eq!(code, 0, "{err}");
+    // A hand edit is found.
+    let path = dir.join("scanner-role.json");
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("SecurityAudit", "ReadOnlyAccess");
+    std::fs::write(&path, edited).unwrap();
+    let (code, _, err) = run(&["templates", "--check", "--out", out_dir]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("scanner-role.json") && !err.contains("central-queue"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -36,6 +36,19 @@ impl Consumer {
         queue_url: &str,
         args: &[&str],
     ) -> Consumer {
+        Self::start_with_env(ls, dir, label, queue_url, args, &[])
+    }
+
+    /// [`Consumer::start`] with `env` set over LocalStack's (another
+    /// `AWS_ENDPOINT_URL`, say).
+    pub fn start_with_env(
+        ls: &LocalStack,
+        dir: &Path,
+        label: &str,
+        queue_url: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Consumer {
         let log = dir.join(format!("{label}.stderr.log"));
         let out = dir.join(format!("{label}.stdout.log"));
         let mut cmd = Command::new(bins::processor());
@@ -54,6 +67,7 @@ impl Consumer {
             }
         }
         cmd.envs(ls.env(REGION));
+        cmd.envs(env.iter().copied());
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }

@@ -2,7 +2,7 @@
 //! records, the targets the catalog resolves:
 //! `cargo run -p processor-catalog --example resolve_records -- records.ndjson`.
 
-use processor_catalog::{is_mutating_call, Catalog};
+use processor_catalog::{is_mutating_call, CatalogResolver};
 use processor_core::event::parse_record;
 
 fn main() {
@@ -10,7 +10,7 @@ fn main() {
         .nth(1)
         .expect("usage: resolve_records FILE");
     let text = std::fs::read_to_string(&path).expect("readable file");
-    let catalog = Catalog::embedded();
+    let resolver = CatalogResolver::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let Ok(event) = parse_record(line) else {
             continue;
@@ -19,7 +19,7 @@ fn main() {
             continue;
         }
         let mut out = Vec::new();
-        let outcome = catalog.resolve_detailed(&event, &mut out);
+        let outcome = resolver.resolve_detailed(&event, &mut out);
         let targets: Vec<String> = out
             .iter()
             .map(|t| {

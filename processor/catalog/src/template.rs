@@ -216,15 +216,22 @@ impl Template {
         match_segs(&self.segs, arn, &mut last).then_some(last.unwrap_or(""))
     }
 
-    /// Literal characters in the template: more means more specific.
+    /// Literal characters in the template: more means more specific. A `*` counts
+    /// below nothing, so `apps/${AppId}` beats `apps/*` for the same ARN.
     pub fn specificity(&self) -> usize {
-        self.segs
+        let lits: usize = self
+            .segs
             .iter()
             .map(|s| match s {
                 Seg::Lit(l) => l.len(),
                 _ => 0,
             })
-            .sum()
+            .sum();
+        if self.has_star {
+            lits.saturating_sub(2)
+        } else {
+            lits
+        }
     }
 }
 
@@ -269,6 +276,21 @@ fn match_segs<'a>(segs: &[Seg], s: &'a str, last: &mut Option<&'a str>) -> bool 
         return s.is_empty();
     };
     match first {
+        // A template ending in a literal `*` (`rep:*`, the reference's form where it
+        // names no placeholder) matches one resource id there: `rep:ABC123`.
+        Seg::Lit(l) if rest.is_empty() && l.ends_with('*') => {
+            match s.strip_prefix(&l[..l.len() - 1]) {
+                Some(id)
+                    if !id.is_empty()
+                        && !id.contains(['*', ':'])
+                        && !id.bytes().any(|b| b.is_ascii_whitespace()) =>
+                {
+                    *last = Some(id);
+                    true
+                }
+                _ => false,
+            }
+        }
         Seg::Lit(l) => s
             .strip_prefix(&**l)
             .is_some_and(|r| match_segs(rest, r, last)),
@@ -356,6 +378,21 @@ mod tests {
         let t = Template::parse("arn:${Partition}:mobiletargeting:${Region}:${Account}:apps/*")
             .unwrap();
         assert!(t.fill("aws", "us-east-1", "123456789012", &[]).is_none());
+    }
+
+    #[test]
+    fn star_templates_match_one_id() {
+        let t = Template::parse("arn:${Partition}:dms:${Region}:${Account}:rep:*").unwrap();
+        assert_eq!(
+            t.capture("arn:aws:dms:us-east-1:123456789012:rep:ABCDEFGHIJ"),
+            Some("ABCDEFGHIJ")
+        );
+        assert!(!t.matches("arn:aws:dms:us-east-1:123456789012:rep:"));
+        assert!(!t.matches("arn:aws:dms:us-east-1:123456789012:rep:*"));
+        assert!(!t.matches("arn:aws:dms:us-east-1:123456789012:task:ABC"));
+        let v = Template::parse("arn:${Partition}:x:${Region}:${Account}:apps/${AppId}").unwrap();
+        let s = Template::parse("arn:${Partition}:x:${Region}:${Account}:apps/*").unwrap();
+        assert!(v.specificity() > s.specificity());
     }
 
     #[test]

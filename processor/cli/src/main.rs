@@ -7,6 +7,8 @@
 //! - `processor wrap FILE...`: wrap bare records in the shapes AWS delivers.
 //! - `processor policy run --queue-url URL --sink SINK...`: the least-privilege IAM
 //!   policy of `processor run`.
+//! - `processor policy lambda --queue-url URL --sink SINK...`: the execution role's
+//!   policy of the `processor-lambda` function.
 
 mod catalog_cmd;
 mod input;
@@ -42,7 +44,8 @@ enum Command {
     /// Wrap bare CloudTrail records as EventBridge events or SNS notifications.
     Wrap(wrap_cmd::WrapArgs),
     /// Print the least-privilege IAM policy a command needs (`policy run`: the queue
-    /// consumer, for its queue and sinks).
+    /// consumer, for its queue and sinks; `policy lambda`: the Lambda function's
+    /// execution role).
     Policy(processor_consumer::policy::PolicyArgs),
 }
 

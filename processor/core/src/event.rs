@@ -130,7 +130,7 @@ pub struct ResourceEntry<'a> {
 pub enum RecordDefect {
     /// A required field is absent.
     Missing(&'static str),
-    /// `eventTime` is not an RFC 3339 timestamp.
+    /// `eventTime` is not a timestamp (RFC 3339, or a SIEM export form: see `time`).
     BadTime,
 }
 
@@ -138,7 +138,7 @@ impl std::fmt::Display for RecordDefect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RecordDefect::Missing(field) => write!(f, "missing required field `{field}`"),
-            RecordDefect::BadTime => f.write_str("`eventTime` is not an RFC 3339 timestamp"),
+            RecordDefect::BadTime => f.write_str("`eventTime` is not a timestamp"),
         }
     }
 }
@@ -265,4 +265,42 @@ impl<'a> Envelope<'a> {
 pub fn parse_record(json: &str) -> Result<Event<'_>, String> {
     let env: Envelope<'_> = serde_json::from_str(json).map_err(|e| e.to_string())?;
     env.into_event().map_err(|d| d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(time: &str) -> String {
+        format!(
+            r#"{{"eventVersion":"1.08","eventID":"e1","eventTime":"{time}","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"us-east-1","recipientAccountId":"123456789012"}}"#
+        )
+    }
+
+    #[test]
+    fn siem_exported_times_are_read_as_utc() {
+        for t in [
+            "2022-09-29 22:25:17",
+            "2022-09-29 22:25:17.123",
+            "2022-09-29T22:25:17.123456Z",
+            "2022-09-30T00:25:17+02:00",
+        ] {
+            let text = record(t);
+            let e = parse_record(&text).unwrap_or_else(|e| panic!("{t}: {e}"));
+            assert_eq!(e.time, 1_664_490_317, "{t}");
+            assert_eq!(crate::time::format_rfc3339(e.time), "2022-09-29T22:25:17Z");
+        }
+    }
+
+    #[test]
+    fn what_is_not_a_time_is_rejected() {
+        for t in ["yesterday", "2022-09-29", "1664490317", "2022-09-29 22:25:17 PST"] {
+            let text = record(t);
+            assert_eq!(
+                parse_record(&text).unwrap_err(),
+                "`eventTime` is not a timestamp",
+                "{t}"
+            );
+        }
+    }
 }

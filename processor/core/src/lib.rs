@@ -10,8 +10,9 @@
 //!   SQS events, `ReceiveMessage` responses) and yields borrowed [`Event`]s.
 //! - [`event`]: the validated CloudTrail record, borrowing from the message buffer.
 //! - [`filter`]: drops what changes nothing, each with a counted [`DropReason`].
-//! - [`resolve`]: the [`Resolver`] seam from an event to the [`Target`]s it touched,
-//!   and [`BasicResolver`] (the record's `resources` field plus [`rules`]).
+//! - [`arn`]: ARNs split in one place; the partition of a region.
+//! - [`resolve`]: the [`Resolver`] seam from an event to the [`Target`]s it touched
+//!   (with feature `test-support`, also `BasicResolver`, for tests).
 //! - [`prepare`]: [`Preparer`], the stateless half (decode, filter, resolve) that runs
 //!   on every core; its [`Prepared`] messages own their data.
 //! - [`coalesce`]: merges changes to one resource within an event-time window, releases
@@ -30,6 +31,7 @@
 //! - [`wrap`]: builds delivery shapes as AWS does, for fixtures, tests and benchmarks.
 #![deny(missing_docs)]
 
+pub mod arn;
 pub mod coalesce;
 pub mod decode;
 pub mod engine;
@@ -54,5 +56,7 @@ pub use filter::{DropReason, FilterConfig};
 pub use pipeline::{MessageOutcome, Processor, ProcessorConfig};
 pub use prepare::{KeptEvent, Prepared, Preparer};
 pub use rescan::{Action, EventRef, RescanRequest, Scope};
-pub use resolve::{BasicResolver, Resolver, Target};
+#[cfg(any(test, feature = "test-support"))]
+pub use resolve::BasicResolver;
+pub use resolve::{Resolver, Target};
 pub use stats::Stats;

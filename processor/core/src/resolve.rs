@@ -1,9 +1,10 @@
 //! From an event to the resources it touched.
 //!
 //! The [`Resolver`] trait is the seam between the pipeline and resource knowledge.
-//! This module ships [`BasicResolver`]: the record's own `resources` field plus a few
-//! hand-written rules for the services of the bundled sample. The full catalog of AWS
-//! write actions (crate `processor-catalog`) implements the same trait.
+//! The catalog of AWS write actions (crate `processor-catalog`) implements it; with the
+//! `test-support` feature this module also has `BasicResolver` (the record's own
+//! `resources` field plus a few hand-written rules for the services of the bundled
+//! sample), for tests that need a resolver without the catalog.
 
 use crate::event::Event;
 use crate::rescan::Action;
@@ -79,73 +80,32 @@ pub fn resource_type_from_cfn(cfn: &str) -> Option<String> {
     Some(out)
 }
 
-/// The parts of an ARN: `arn:partition:service:region:account:resource`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArnParts<'a> {
-    /// `aws`, `aws-cn`, `aws-us-gov`, ...
-    pub partition: &'a str,
-    /// Service prefix (`ec2`, `s3`).
-    pub service: &'a str,
-    /// Region, empty for global resources.
-    pub region: &'a str,
-    /// Account, empty for S3 buckets and a few others.
-    pub account: &'a str,
-    /// Everything after the fifth colon.
-    pub resource: &'a str,
-}
+/// The parts of an ARN (see [`crate::arn::Arn`]).
+pub type ArnParts<'a> = crate::arn::Arn<'a>;
 
-/// Splits an ARN; `None` unless it has the six parts and non-empty partition, service
-/// and resource.
+pub use crate::arn::partition_for_region;
+
+/// The ARN of one concrete resource, split ([`crate::arn::Arn::parse_resource`]).
 pub fn parse_arn(arn: &str) -> Option<ArnParts<'_>> {
-    let mut it = arn.splitn(6, ':');
-    if it.next()? != "arn" {
-        return None;
-    }
-    let parts = ArnParts {
-        partition: it.next()?,
-        service: it.next()?,
-        region: it.next()?,
-        account: it.next()?,
-        resource: it.next()?,
-    };
-    let ok = !parts.partition.is_empty()
-        && !parts.service.is_empty()
-        && !parts.resource.is_empty()
-        && (parts.account.is_empty()
-            || (parts.account.len() == 12 && parts.account.bytes().all(|b| b.is_ascii_digit()))
-            || parts.account == "aws");
-    ok.then_some(parts)
+    crate::arn::Arn::parse_resource(arn)
 }
 
 /// The last path segment of an ARN's resource part: `instance/i-1` -> `i-1`,
 /// `function:f` -> `f`, a bare bucket name stays as it is.
 pub fn resource_id_from_arn(arn: &str) -> Option<&str> {
-    let res = parse_arn(arn)?.resource;
-    let id = res.rsplit(['/', ':']).next().unwrap_or(res);
-    (!id.is_empty()).then_some(id)
-}
-
-/// The ARN partition for a region: `aws-cn` for China, `aws-us-gov` for GovCloud,
-/// `aws-iso*` for the isolated regions, else `aws`.
-pub fn partition_for_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("us-isob-") {
-        "aws-iso-b"
-    } else if region.starts_with("us-iso-") {
-        "aws-iso"
-    } else {
-        "aws"
-    }
+    parse_arn(arn)?.resource_id()
 }
 
 /// Resolves events from their own `resources` field and a few rules for the services
 /// of the bundled sample. Events it does not know yield no targets.
+///
+/// For tests only (feature `test-support`): it knows five services, and a processor
+/// meant to name resources uses the catalog (`processor_catalog::CatalogResolver`).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BasicResolver;
 
+#[cfg(any(test, feature = "test-support"))]
 impl Resolver for BasicResolver {
     fn resolve(&self, event: &Event<'_>, out: &mut Vec<Target>) {
         let start = out.len();
@@ -276,25 +236,13 @@ mod tests {
     }
 
     #[test]
-    fn arns() {
-        let p = parse_arn("arn:aws:ec2:us-east-1:123456789012:instance/i-1").unwrap();
-        assert_eq!(
-            (p.service, p.region, p.account, p.resource),
-            ("ec2", "us-east-1", "123456789012", "instance/i-1")
-        );
-        assert_eq!(
-            resource_id_from_arn("arn:aws:s3:::my-bucket"),
-            Some("my-bucket")
-        );
+    fn arn_helpers_use_the_arn_module() {
         assert_eq!(
             resource_id_from_arn("arn:aws:lambda:us-east-1:123456789012:function:f"),
             Some("f")
         );
         assert!(parse_arn("arn:aws:ec2:us-east-1:1234:instance/i-1").is_none());
-        assert!(parse_arn("arn:aws:ec2").is_none());
         assert!(parse_arn("i-1").is_none());
-        assert_eq!(partition_for_region("cn-north-1"), "aws-cn");
-        assert_eq!(partition_for_region("us-gov-west-1"), "aws-us-gov");
-        assert_eq!(partition_for_region("eu-west-1"), "aws");
     }
+
 }

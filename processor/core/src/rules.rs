@@ -5,13 +5,17 @@
 //! A stop-gap that keeps the core useful on its own; the generated catalog
 //! (`processor-catalog`) covers every service through the same [`crate::Resolver`] seam.
 
-use serde_json::Value;
-
-use crate::event::Event;
-use crate::rescan::Action;
-use crate::resolve::{parse_arn, partition_for_region, push_unique, Target};
+#[cfg(any(test, feature = "test-support"))]
+use {
+    crate::arn::Arn,
+    crate::event::Event,
+    crate::rescan::Action,
+    crate::resolve::{parse_arn, partition_for_region, push_unique, Target},
+    serde_json::Value,
+};
 
 /// Appends targets for events of the sample's services that these rules know.
+#[cfg(any(test, feature = "test-support"))]
 pub(crate) fn resolve_sample(ev: &Event<'_>, out: &mut Vec<Target>) {
     let service = ev.service();
     if !matches!(service, "ec2" | "s3" | "iam" | "lambda" | "ssm") {
@@ -83,14 +87,19 @@ pub(crate) fn resolve_sample(ev: &Event<'_>, out: &mut Vec<Target>) {
         }
         "lambda" => {
             if let Some(f) = req.get("functionName").and_then(Value::as_str) {
-                let (arn, id) = if f.starts_with("arn:") {
-                    // `arn:...:function:NAME[:QUALIFIER]`: the function, not the version.
-                    let parts: Vec<&str> = f.splitn(8, ':').collect();
-                    let name = parts.get(6).copied().unwrap_or(f);
-                    (
-                        parts.iter().take(7).copied().collect::<Vec<_>>().join(":"),
-                        name,
-                    )
+                let given = Arn::parse_resource(f).and_then(|a| {
+                    // `function:NAME[:QUALIFIER]`: the function, not the version.
+                    let mut res = a.resource.splitn(3, ':');
+                    res.next().filter(|kind| *kind == "function")?;
+                    let name = res.next().filter(|n| !n.is_empty())?;
+                    let function = Arn {
+                        resource: &a.resource[..9 + name.len()],
+                        ..a
+                    };
+                    Some((function.to_string(), name))
+                });
+                let (arn, id) = if let Some(given) = given {
+                    given
                 } else {
                     (
                         format!("arn:{partition}:lambda:{region}:{account}:function:{f}"),
@@ -117,6 +126,7 @@ pub(crate) fn resolve_sample(ev: &Event<'_>, out: &mut Vec<Target>) {
 }
 
 /// Ids in CloudTrail's EC2 list shape: `{"instancesSet": {"items": [{"instanceId": ..}]}}`.
+#[cfg(any(test, feature = "test-support"))]
 fn set_items<'v>(v: &'v Value, set: &str, field: &str) -> impl Iterator<Item = &'v str> {
     let field = field.to_string();
     v.get(set)

@@ -1,14 +1,22 @@
-//! RFC 3339 timestamps as CloudTrail writes them (`2023-07-10T11:42:36Z`), to and from
-//! Unix seconds, without a date-time dependency on the hot path.
+//! Timestamps: CloudTrail's RFC 3339 (`2023-07-10T11:42:36Z`) and the forms records
+//! take when exported from log platforms (`2022-09-29 22:25:17`, fractional seconds,
+//! offsets), to and from Unix seconds, without a date-time dependency on the hot path.
+//! Whatever form is read, times are reported in RFC 3339 UTC ([`format_rfc3339`]).
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff][Z|+HH:MM|-HH:MM]` into Unix seconds (fractions are
-/// dropped). Returns `None` for anything else.
+/// Parses an RFC 3339 timestamp, or the forms SIEM exports write, into Unix seconds
+/// (fractions are dropped: the second that holds the instant).
+///
+/// `YYYY-MM-DD` then `T`, `t` or one space, `HH:MM:SS`, an optional fraction
+/// (`.` or `,` and 1 to 9 digits), then a zone: `Z`/`z`, `+HH:MM`/`-HH:MM`, `+HHMM`,
+/// ` UTC`/` GMT`, or none (UTC: CloudTrail times are UTC, and exports that drop the
+/// zone keep the value). Leap second `:60` is read as the next second. Anything else,
+/// or an impossible date or time, gives `None`.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 19
         || b[4] != b'-'
         || b[7] != b'-'
-        || (b[10] != b'T' && b[10] != b't' && b[10] != b' ')
+        || !matches!(b[10], b'T' | b't' | b' ')
         || b[13] != b':'
         || b[16] != b':'
     {
@@ -16,7 +24,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let mut v = 0i64;
-        for &c in &b[r] {
+        for &c in b.get(r)? {
             if !c.is_ascii_digit() {
                 return None;
             }
@@ -36,25 +44,27 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         return None;
     }
     let mut i = 19;
-    if i < b.len() && b[i] == b'.' {
+    if matches!(b.get(i), Some(b'.' | b',')) {
         i += 1;
         let start = i;
         while i < b.len() && b[i].is_ascii_digit() {
             i += 1;
         }
-        if i == start {
+        if i == start || i - start > 9 {
             return None;
         }
     }
-    let offset = match b.get(i) {
-        Some(b'Z') | Some(b'z') if i + 1 == b.len() => 0,
-        Some(&sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
-            let (h, m) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+    let zone = &b[i..];
+    let offset = match zone {
+        [] | [b'Z' | b'z'] | b" UTC" | b" GMT" | b" Z" => 0,
+        [sign @ (b'+' | b'-'), ..] if (zone.len() == 6 && zone[3] == b':') || zone.len() == 5 => {
+            let m_at = if zone.len() == 6 { 4 } else { 3 };
+            let (h, m) = (num(i + 1..i + 3)?, num(i + m_at..i + m_at + 2)?);
             if h > 23 || m > 59 {
                 return None;
             }
             let o = h * 3600 + m * 60;
-            if sign == b'+' {
+            if *sign == b'+' {
                 o
             } else {
                 -o
@@ -142,13 +152,45 @@ mod tests {
             "2023-07-10",
             "2023-13-10T00:00:00Z",
             "2023-02-29T00:00:00Z",
-            "2023-07-10T11:42:36",
             "2023-07-10T11:42:36Zx",
             "2023-07-1OT11:42:36Z",
             "2023-07-10T11:42:36.Z",
+            "2023-07-10T11:42:36+2:00",
+            "2023-07-10T11:42:36+02:0",
+            "2023-07-10T11:42:36+24:00",
+            "2023-07-10T11:42:36 PST",
+            "2023-07-10T11:42:36.1234567890Z",
+            "2023-07-10  11:42:36",
+            "2023-07-10_11:42:36",
+            "Mon, 10 Jul 2023 11:42:36 GMT",
+            "1688989356",
+            "2023-07-10T25:42:36Z",
+            "2023-07-10T11:42:36 UTCx",
         ] {
             assert_eq!(parse_rfc3339(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn siem_export_forms() {
+        let t = 1_664_490_317; // 2022-09-29T22:25:17Z
+        for s in [
+            "2022-09-29 22:25:17",
+            "2022-09-29T22:25:17",
+            "2022-09-29 22:25:17.000",
+            "2022-09-29 22:25:17.999999",
+            "2022-09-29 22:25:17,5",
+            "2022-09-29 22:25:17 UTC",
+            "2022-09-29T22:25:17.123456789Z",
+            "2022-09-29T22:25:17+00:00",
+            "2022-09-30T00:25:17+02:00",
+            "2022-09-30T00:25:17+0200",
+            "2022-09-29T17:25:17-05:00",
+            "2022-09-29t22:25:17z",
+        ] {
+            assert_eq!(parse_rfc3339(s), Some(t), "{s}");
+        }
+        assert_eq!(format_rfc3339(t), "2022-09-29T22:25:17Z");
     }
 
     #[test]

@@ -16,7 +16,11 @@ use processor_sinks::SinkSpec;
 /// Settings of `processor-lambda`, each from its `PROCESSOR_*` variable (flags work
 /// too, for local runs).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "processor-lambda", version, about = "The processor as an AWS Lambda function (SQS event source, partial batch failures).")]
+#[command(
+    name = "processor-lambda",
+    version,
+    about = "The processor as an AWS Lambda function (SQS event source, partial batch failures)."
+)]
 pub struct LambdaArgs {
     /// Where rescan requests go (repeatable, or comma-separated in the variable):
     /// `stdout`, `file:PATH`, `http(s)://URL`, `sqs:QUEUE_URL`, `sns:TOPIC_ARN`,
@@ -64,7 +68,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             args.sinks,
-            vec![SinkSpec::Stdout, SinkSpec::Http("http://127.0.0.1:9/x".into())]
+            vec![
+                SinkSpec::Stdout,
+                SinkSpec::Http("http://127.0.0.1:9/x".into())
+            ]
         );
         assert_eq!(args.pipeline.window, 5);
         assert_eq!(args.pipeline.allow_accounts, vec!["111122223333"]);

@@ -13,8 +13,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use processor_consumer::LogFormat;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
 
 /// The buffer is written out once it holds this many bytes.
 pub const FLUSH_AT: usize = 64 * 1024;
@@ -24,7 +25,9 @@ pub const FLUSH_AT: usize = 64 * 1024;
 pub struct LogSettings {
     /// Text or JSON lines.
     pub format: LogFormat,
-    /// `tracing` filter directives (`info`, `warn,processor_lambda=debug`, ...).
+    /// `tracing` filter directives: a level, and `target=level` pairs (`info`,
+    /// `warn,processor_lambda=debug`). Not `RUST_LOG`'s span and field filters: the
+    /// function's filter needs no regular expressions, which keeps the binary small.
     pub directives: String,
 }
 
@@ -67,12 +70,27 @@ impl LogSettings {
 }
 
 /// Log lines waiting to be written to standard error. Cloning shares the buffer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LogBuffer {
     lines: Arc<Mutex<Vec<u8>>>,
+    flush_at: usize,
+}
+
+impl Default for LogBuffer {
+    fn default() -> Self {
+        Self::with_flush_at(FLUSH_AT)
+    }
 }
 
 impl LogBuffer {
+    /// A buffer written out once it holds `flush_at` bytes.
+    pub fn with_flush_at(flush_at: usize) -> Self {
+        LogBuffer {
+            lines: Arc::default(),
+            flush_at,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Vec<u8>> {
         // A panic while a line was being appended leaves whole lines before it.
         self.lines.lock().unwrap_or_else(|p| p.into_inner())
@@ -109,7 +127,7 @@ impl Write for BufferWriter {
         let full = {
             let mut lines = self.0.lock();
             lines.extend_from_slice(buf);
-            lines.len() >= FLUSH_AT
+            lines.len() >= self.0.flush_at
         };
         if full {
             self.0.flush();
@@ -130,27 +148,34 @@ impl<'a> MakeWriter<'a> for LogBuffer {
     }
 }
 
+/// The filter `directives` describe; `info` when they do not parse.
+pub fn filter(directives: &str) -> Targets {
+    directives
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
+}
+
 /// Builds the subscriber `settings` describe, writing into `buffer`.
 pub fn subscriber(
     settings: &LogSettings,
     buffer: LogBuffer,
 ) -> Box<dyn tracing::Subscriber + Send + Sync> {
-    let filter = EnvFilter::try_new(&settings.directives).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
+    let registry = tracing_subscriber::registry().with(filter(&settings.directives));
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(buffer)
-        .with_env_filter(filter)
         .with_ansi(false);
     match settings.format {
         LogFormat::Json => Box::new(
-            builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .with_span_list(false)
-                .finish(),
+            registry.with(
+                layer
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            ),
         ),
         // CloudWatch stamps every line with its time already.
-        LogFormat::Text => Box::new(builder.without_time().finish()),
+        LogFormat::Text => Box::new(registry.with(layer.without_time())),
     }
 }
 
@@ -196,9 +221,15 @@ mod tests {
         assert_eq!(s.format, LogFormat::Json);
         assert_eq!(s.directives, "warn");
         let s = settings(&[("AWS_LAMBDA_LOG_LEVEL", "FATAL")], LogFormat::Json);
-        assert_eq!((s.format, s.directives.as_str()), (LogFormat::Json, "error"));
+        assert_eq!(
+            (s.format, s.directives.as_str()),
+            (LogFormat::Json, "error")
+        );
         let s = settings(
-            &[("AWS_LAMBDA_LOG_FORMAT", "Text"), ("RUST_LOG", "processor_lambda=debug")],
+            &[
+                ("AWS_LAMBDA_LOG_FORMAT", "Text"),
+                ("RUST_LOG", "processor_lambda=debug"),
+            ],
             LogFormat::Json,
         );
         assert_eq!(
@@ -207,6 +238,18 @@ mod tests {
         );
         let s = settings(&[], LogFormat::Text);
         assert_eq!((s.format, s.directives.as_str()), (LogFormat::Text, "info"));
+    }
+
+    #[test]
+    fn directives_filter_by_target() {
+        let f = filter("warn,processor_lambda=debug");
+        let enabled = |target: &str, level| f.would_enable(target, &level);
+        assert!(enabled("processor_lambda::handler", tracing::Level::DEBUG));
+        assert!(!enabled("processor_sinks", tracing::Level::INFO));
+        assert!(enabled("processor_sinks", tracing::Level::WARN));
+        let f = filter("not a = filter =");
+        assert!(f.would_enable("x", &tracing::Level::INFO));
+        assert!(!f.would_enable("x", &tracing::Level::DEBUG));
     }
 
     fn lines_of(format: LogFormat, directives: &str) -> Vec<String> {
@@ -264,11 +307,11 @@ mod tests {
 
     #[test]
     fn a_full_buffer_is_written_out() {
-        let buffer = LogBuffer::default();
+        let buffer = LogBuffer::with_flush_at(8);
         let mut w = buffer.make_writer();
-        w.write_all(&vec![b'x'; FLUSH_AT - 1]).unwrap();
-        assert_eq!(buffer.pending(), FLUSH_AT - 1);
-        w.write_all(b"\n").unwrap();
+        w.write_all(b"(test)").unwrap();
+        assert_eq!(buffer.pending(), 6);
+        w.write_all(b"\n\n").unwrap();
         assert_eq!(buffer.pending(), 0, "written to standard error");
     }
 }
