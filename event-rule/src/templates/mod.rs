@@ -805,13 +805,25 @@ pub fn central_queue() -> Value {
         "QueueKmsKeyArn": with(output("ARN of the KMS key created for the queues (the consumers' QueueKmsKeyArn).", att("QueueKey", "Arn")), "Condition", json!("CreateKey")),
         "SubscriberRoleArn": with(output("ARN of the subscriber role.", att("SubscriberRole", "Arn")), "Condition", json!("AdmitsTopics"))
     });
-    template(
+    let mut t = template(
         "cloudcoreo-events: the central SQS queue every regional topic delivers to, its dead-letter queue and alarms.",
         p,
         conditions,
         resources,
         outputs,
-    )
+    );
+    // The policy names the topics' accounts (aws:SourceAccount) and the subscriber role
+    // trusts them: listed topics need their accounts.
+    t["Rules"] = json!({
+        "ListedTopicsNameTheirAccounts": {
+            "RuleCondition": set("TopicArns"),
+            "Assertions": [{
+                "Assert": set("TopicAccountIds"),
+                "AssertDescription": "TopicAccountIds must list the accounts owning TopicArns"
+            }]
+        }
+    });
+    t
 }
 
 // ------------------------------------------------------------------ event-stream-region
