@@ -42,7 +42,7 @@ fn replay(window: u32, bodies: &[String]) -> (Processor, Vec<RescanRequest>) {
         window_secs: window,
         ..ProcessorConfig::default()
     };
-    let mut p = Processor::new(config, Arc::new(processor_catalog::Catalog::embedded()));
+    let mut p = Processor::new(config, Arc::new(processor_catalog::CatalogResolver::new()));
     let mut out = Vec::new();
     for b in bodies {
         let outcome = p.process_message(b, &mut out);

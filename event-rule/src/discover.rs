@@ -62,24 +62,7 @@ pub async fn region_map(
     ctx: &AccountCtx,
     home_region: &str,
 ) -> Result<BTreeMap<String, bool>, Error> {
-    let out = aws_sdk_ec2::Client::new(&ctx.sdk)
-        .describe_regions()
-        .all_regions(true)
-        .send()
-        .await
-        .map_err(|e| {
-            ctx.call(home_region)
-                .err("ec2:DescribeRegions", "regions", e)
-        })?;
-    Ok(out
-        .regions()
-        .iter()
-        .filter_map(|r| {
-            let name = r.region_name()?.to_string();
-            let enabled = r.opt_in_status() != Some("not-opted-in");
-            Some((name, enabled))
-        })
-        .collect())
+    Ok(crate::ec2::describe_regions(ctx, home_region).await?)
 }
 
 /// The regions to work on in one account, and the requested regions that cannot be

@@ -149,7 +149,7 @@ impl AwsErrorKind {
         )
     }
 
-    fn classify(code: &str) -> Self {
+    pub(crate) fn classify(code: &str) -> Self {
         match code {
             "AccessDenied"
             | "AccessDeniedException"

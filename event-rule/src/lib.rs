@@ -27,6 +27,7 @@
 //!   caller identity, assuming roles into member accounts ([`aws::AccountCtx`]).
 //! - [`discover`]: target accounts (current, list, Organization), enabled regions
 //!   (EC2 DescribeRegions) and CloudTrail coverage per region.
+//! - [`ec2`]: EC2's Query API as one SigV4-signed request (no generated EC2 crate).
 //! - [`queue`], [`region`], [`scanner`]: read back and apply changes for the central
 //!   queue, one account-region, and the optional scanner role.
 //! - [`run`]: the orchestration: bounded concurrency over accounts and regions, each
@@ -41,6 +42,7 @@
 pub mod aws;
 pub mod config;
 pub mod discover;
+pub mod ec2;
 pub mod error;
 pub mod pattern;
 pub mod plan;

@@ -201,6 +201,30 @@ pub struct SubscriptionState {
     pub pending: bool,
     /// Whether it was found with the home account's credentials.
     pub via_home: bool,
+    /// Its filter policy (`FilterPolicy`), when one is set: the queue would get only
+    /// the events matching it.
+    pub filter_policy: Option<String>,
+    /// Whether raw message delivery is on: the queue would get the bare event instead
+    /// of the SNS envelope the processor reads.
+    pub raw_delivery: bool,
+}
+
+impl SubscriptionState {
+    /// A confirmed subscription that filters or delivers raw: drift to repair.
+    pub fn drifted(&self) -> bool {
+        !self.pending && (self.filter_policy.is_some() || self.raw_delivery)
+    }
+}
+
+/// The `FilterPolicy` attribute as a filter: `None` when absent, empty or `{}` (how
+/// SNS records a removed policy).
+pub fn filter_policy(attribute: Option<&str>) -> Option<String> {
+    let v = attribute?.trim();
+    let empty = v.is_empty()
+        || serde_json::from_str::<Value>(v)
+            .ok()
+            .is_some_and(|j| j.as_object().is_some_and(|o| o.is_empty()));
+    (!empty).then(|| v.to_string())
 }
 
 /// One region of one account as read back.
@@ -291,6 +315,8 @@ pub fn diff_region(
     }
     if o.subscriptions.is_empty() {
         out.push(Change::create(Resource::Subscription));
+    } else if o.subscriptions.iter().any(SubscriptionState::drifted) {
+        out.push(Change::update(Resource::Subscription, Aspect::Definition));
     }
     Ok(out)
 }
@@ -680,6 +706,8 @@ mod tests {
                 arn: "arn:sub".into(),
                 pending: false,
                 via_home: false,
+                filter_policy: None,
+                raw_delivery: false,
             }],
         }
     }
@@ -703,6 +731,27 @@ mod tests {
     fn in_sync_region_is_a_no_op() {
         let d = desired();
         assert!(diff_region(&d, &in_sync(&d), false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_filtering_or_raw_subscription_is_drift() {
+        let d = desired();
+        let repair = vec![Change::update(Resource::Subscription, Aspect::Definition)];
+        let mut o = in_sync(&d);
+        o.subscriptions[0].filter_policy = filter_policy(Some(r#"{"eventName":["X"]}"#));
+        assert_eq!(diff_region(&d, &o, false).unwrap(), repair);
+        let mut o = in_sync(&d);
+        o.subscriptions[0].raw_delivery = true;
+        assert_eq!(diff_region(&d, &o, false).unwrap(), repair);
+        // A removed filter policy reads back as "{}" or nothing.
+        for removed in [None, Some(""), Some("{}"), Some(" { } ")] {
+            assert_eq!(filter_policy(removed), None, "{removed:?}");
+        }
+        // Pending subscriptions cannot be read or changed yet.
+        let mut o = in_sync(&d);
+        o.subscriptions[0].raw_delivery = true;
+        o.subscriptions[0].pending = true;
+        assert!(diff_region(&d, &o, false).unwrap().is_empty());
     }
 
     #[test]

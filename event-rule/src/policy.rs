@@ -508,6 +508,24 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
     s.push(statement("CentralQueue", sqs, queues));
     s.push(statement("RegionalTopic", sns, topic.clone()));
     s.push(statement("RegionalRule", events, rule.clone()));
+    // The subscription's filter policy and raw delivery are drift (setup repairs them).
+    // SNS authorizes these two actions on no resource type: "*" is the narrowest.
+    match cmd {
+        Setup => s.push(statement(
+            "SubscriptionAttributes",
+            &[
+                "sns:GetSubscriptionAttributes",
+                "sns:SetSubscriptionAttributes",
+            ],
+            all(),
+        )),
+        Plan | Status => s.push(statement(
+            "SubscriptionAttributes",
+            &["sns:GetSubscriptionAttributes"],
+            all(),
+        )),
+        Teardown => {}
+    }
     // Setup's actions that could send the stream elsewhere or widen the scanner role
     // are held to what setup does with them: subscribe only the central queue, target
     // only our topic, attach only SecurityAudit.

@@ -164,7 +164,102 @@ impl<'a> RegionClients<'a> {
                 }
             }
         }
+        for sub in subscriptions.iter_mut().filter(|s| !s.pending) {
+            self.read_subscription(sub).await?;
+        }
         Ok((Some(topic), subscriptions))
+    }
+
+    /// The client that reads and changes `sub`: the one that found it; for a
+    /// subscription the queue's owner made, the topic owner's when that one is denied.
+    fn subscription_clients(
+        &self,
+        sub: &SubscriptionState,
+    ) -> Vec<(&aws_sdk_sns::Client, crate::error::Call<'_>)> {
+        let own = (&self.sns, self.ctx.call(self.region));
+        match &self.home_sns {
+            Some(home) if sub.via_home => vec![(home, self.home_call()), own],
+            Some(home) => vec![own, (home, self.home_call())],
+            None => vec![own],
+        }
+    }
+
+    /// Reads the subscription's filter policy and raw delivery
+    /// (`sns:GetSubscriptionAttributes`).
+    async fn read_subscription(&self, sub: &mut SubscriptionState) -> Result<(), Error> {
+        let mut last = None;
+        for (client, call) in self.subscription_clients(sub) {
+            match client
+                .get_subscription_attributes()
+                .subscription_arn(&sub.arn)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    let attrs = out.attributes();
+                    let attr = |k: &str| attrs.and_then(|a| a.get(k)).map(String::as_str);
+                    sub.filter_policy = crate::plan::filter_policy(attr("FilterPolicy"));
+                    sub.raw_delivery = attr("RawMessageDelivery")
+                        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                    return Ok(());
+                }
+                Err(e) => {
+                    let e = call.err("sns:GetSubscriptionAttributes", &sub.arn, e);
+                    match e.kind {
+                        // Gone since it was listed: nothing to read.
+                        AwsErrorKind::NotFound => return Ok(()),
+                        AwsErrorKind::AccessDenied => last = Some(e),
+                        _ => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Err(last.map_or_else(
+            || Error::NotAttempted("no client for the subscription".into()),
+            Error::from,
+        ))
+    }
+
+    /// Removes the subscription's filter policy and turns raw delivery off
+    /// (`sns:SetSubscriptionAttributes`).
+    async fn repair_subscription(&self, sub: &SubscriptionState) -> Result<(), Error> {
+        let mut fixes = Vec::new();
+        if sub.filter_policy.is_some() {
+            // "{}" is how SNS takes a filter policy off.
+            fixes.push(("FilterPolicy", "{}"));
+        }
+        if sub.raw_delivery {
+            fixes.push(("RawMessageDelivery", "false"));
+        }
+        for (name, value) in fixes {
+            let mut last = None;
+            for (client, call) in self.subscription_clients(sub) {
+                match client
+                    .set_subscription_attributes()
+                    .subscription_arn(&sub.arn)
+                    .attribute_name(name)
+                    .attribute_value(value)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => {
+                        let e = call.err("sns:SetSubscriptionAttributes", &sub.arn, e);
+                        if e.kind != AwsErrorKind::AccessDenied {
+                            return Err(e.into());
+                        }
+                        last = Some(e);
+                    }
+                }
+            }
+            if let Some(e) = last {
+                return Err(e.into());
+            }
+        }
+        Ok(())
     }
 
     async fn observe_rule(&self, d: &RegionDesired) -> Result<Option<RuleState>, Error> {
@@ -257,6 +352,8 @@ impl<'a> RegionClients<'a> {
                         pending: arn == "PendingConfirmation",
                         arn,
                         via_home,
+                        filter_policy: None,
+                        raw_delivery: false,
                     });
                 }
             }
@@ -397,6 +494,11 @@ impl<'a> RegionClients<'a> {
                         subscription = out.subscription_arn().unwrap_or_default(),
                         "subscribed"
                     );
+                }
+                (Resource::Subscription, Action::Update, _) => {
+                    for sub in o.subscriptions.iter().filter(|s| s.drifted()) {
+                        self.repair_subscription(sub).await?;
+                    }
                 }
                 (Resource::Target, Action::Delete, _) => {
                     let out = self

@@ -1213,12 +1213,19 @@ async fn processor_templates_and_encryption_deploy_what_localstack_can() {
         check_consumer_role(&ls, &out["RoleArn"], &sink, &queue_key, true).await;
 
         // The service: everything but ECS and Application Auto Scaling.
-        let ec2 = aws_sdk_ec2::Client::new(&ls.sdk(ACCOUNT, HOME_REGION).await);
-        let subnets = ec2.describe_subnets().send().await.expect("subnets");
-        let subnet = subnets.subnets().first().expect("a default subnet");
+        // EC2 through the library's Query client (the tool has no generated EC2 crate).
+        let ec2 = event_rule::aws::AccountCtx {
+            account: ACCOUNT.to_string(),
+            sdk: ls.sdk(ACCOUNT, HOME_REGION).await,
+        };
+        let subnets =
+            event_rule::ec2::query(&ec2, HOME_REGION, "ec2:DescribeSubnets", "subnets", &[])
+                .await
+                .expect("subnets");
+        let subnet = subnets.items("subnetSet").next().expect("a default subnet");
         let (vpc, subnet) = (
-            subnet.vpc_id().unwrap().to_string(),
-            subnet.subnet_id().unwrap().to_string(),
+            subnet.child_text("vpcId").unwrap().to_string(),
+            subnet.child_text("subnetId").unwrap().to_string(),
         );
         let (service, removed) = without_types(
             &template("processor-service"),
@@ -1256,35 +1263,35 @@ async fn processor_templates_and_encryption_deploy_what_localstack_can() {
         // The tasks' security group exists in the VPC. Its inbound rule (9090 from
         // MetricsIngressCidr, checked in the templates' unit tests) is not applied:
         // LocalStack's security group provider ignores SecurityGroupIngress.
-        let groups = ec2
-            .describe_security_groups()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("vpc-id")
-                    .values(&vpc)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("security groups");
+        let groups = event_rule::ec2::query(
+            &ec2,
+            HOME_REGION,
+            "ec2:DescribeSecurityGroups",
+            "security groups",
+            &[("Filter.1.Name", "vpc-id"), ("Filter.1.Value.1", &vpc)],
+        )
+        .await
+        .expect("security groups");
         let ours = groups
-            .security_groups()
-            .iter()
+            .items("securityGroupInfo")
             .find(|g| {
-                g.description()
+                g.child_text("groupDescription")
                     .is_some_and(|d| d.starts_with("cloudcoreo-events processor"))
             })
             .expect("the tasks' security group");
-        if ours.ip_permissions().is_empty() {
+        if ours.items("ipPermissions").next().is_none() {
             let _ = writeln!(
                 std::io::stderr(),
                 "note: LocalStack did not apply the security group's SecurityGroupIngress"
             );
         } else {
+            let port = |p: &event_rule::ec2::XmlNode, name: &str| {
+                p.child_text(name)
+                    .and_then(|v| v.trim().parse::<i32>().ok())
+            };
             let ingress: Vec<(Option<i32>, Option<i32>)> = ours
-                .ip_permissions()
-                .iter()
-                .map(|p| (p.from_port(), p.to_port()))
+                .items("ipPermissions")
+                .map(|p| (port(p, "fromPort"), port(p, "toPort")))
                 .collect();
             assert_eq!(ingress, vec![(Some(9090), Some(9090))]);
         }

@@ -144,3 +144,71 @@ async fn access_denied_names_the_action_and_resource() {
     .await
     .expect("timed out");
 }
+
+const EC2_UNAVAILABLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>r</RequestID></Response>"#;
+const EC2_REGIONS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId><regionInfo>
+<item><regionName>us-east-1</regionName><regionEndpoint>ec2.us-east-1.amazonaws.com</regionEndpoint><optInStatus>opt-in-not-required</optInStatus></item>
+<item><regionName>me-south-1</regionName><regionEndpoint>ec2.me-south-1.amazonaws.com</regionEndpoint><optInStatus>opted-in</optInStatus></item>
+<item><regionName>af-south-1</regionName><regionEndpoint>ec2.af-south-1.amazonaws.com</regionEndpoint><optInStatus>not-opted-in</optInStatus></item>
+</regionInfo></DescribeRegionsResponse>"#;
+const EC2_DENIED: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>r</RequestID></Response>"#;
+
+/// EC2's DescribeRegions is one signed Query request (no generated EC2 crate): an
+/// opted-in region is enabled, a not-opted-in one is not, so asking for it fails the
+/// region; throttling is retried; access denied names the action.
+#[tokio::test]
+async fn regions_come_from_one_signed_describe_regions_request() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (endpoint, count) = scripted(vec![
+            (503, "text/xml", EC2_UNAVAILABLE),
+            (200, "text/xml", EC2_REGIONS),
+        ])
+        .await;
+        let ctx = AccountCtx {
+            account: "123456789012".into(),
+            sdk: sdk(&endpoint, 3).await,
+        };
+        let known = event_rule::discover::region_map(&ctx, "us-west-2")
+            .await
+            .expect("regions after a retry");
+        assert_eq!(count.load(Ordering::SeqCst), 2, "throttled once, then answered");
+        assert_eq!(
+            known.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("af-south-1".to_string(), false),
+                ("me-south-1".to_string(), true),
+                ("us-east-1".to_string(), true),
+            ]
+        );
+        let known = event_rule::discover::region_map(&ctx, "us-west-2")
+            .await
+            .unwrap();
+        let (ok, _) = event_rule::discover::pick_regions("123456789012", &[], Some(&known));
+        assert_eq!(ok, vec!["me-south-1", "us-east-1"], "enabled regions by default");
+        let asked = ["af-south-1".to_string(), "me-south-1".to_string()];
+        let (ok, bad) = event_rule::discover::pick_regions("123456789012", &asked, Some(&known));
+        assert_eq!(ok, vec!["me-south-1"]);
+        assert!(matches!(&bad[0], (r, Error::RegionNotEnabled { .. }) if r == "af-south-1"));
+
+        let (endpoint, count) = scripted(vec![(403, "text/xml", EC2_DENIED)]).await;
+        let ctx = AccountCtx {
+            account: "123456789012".into(),
+            sdk: sdk(&endpoint, 5).await,
+        };
+        let err = event_rule::discover::region_map(&ctx, "us-west-2")
+            .await
+            .unwrap_err();
+        assert_eq!(count.load(Ordering::SeqCst), 1, "access denied is not retried");
+        let Error::Aws(e) = &err else { panic!("{err:?}") };
+        assert_eq!(e.kind, AwsErrorKind::AccessDenied);
+        assert_eq!(e.code, "UnauthorizedOperation");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("access denied: ec2:DescribeRegions on regions (account 123456789012, region us-west-2)"),
+            "{text}"
+        );
+    })
+    .await
+    .expect("timed out");
+}

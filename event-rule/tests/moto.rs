@@ -975,6 +975,33 @@ async fn organization_accounts_are_reached_through_their_role() {
     });
 }
 
+/// The enabled regions come from EC2's DescribeRegions as one signed Query request
+/// (no generated EC2 crate); moto answers it for the home account and for a member
+/// reached through its role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabled_regions_are_read_from_describe_regions() {
+    let Some(moto) = Moto::start("enabled_regions_are_read_from_describe_regions") else {
+        return;
+    };
+    timed!(async {
+        for account in [HOME, B] {
+            let ctx = moto.account(account).await;
+            let known = event_rule::discover::region_map(&ctx, HOME_REGION)
+                .await
+                .expect("DescribeRegions");
+            for r in ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"] {
+                assert_eq!(known.get(r), Some(&true), "{account}: {r} in {known:?}");
+            }
+            assert!(known.len() >= 16, "{known:?}");
+            let raw =
+                event_rule::ec2::query(&ctx, "eu-west-1", "ec2:DescribeRegions", "regions", &[])
+                    .await
+                    .expect("DescribeRegions in eu-west-1");
+            assert!(raw.items("regionInfo").count() >= 16);
+        }
+    });
+}
+
 /// An IAM user in moto (IAM enforcement on) holding exactly `policy`; returns its key.
 async fn iam_user(moto: &Moto, name: &str, policy: &Value) -> (String, String) {
     let iam = aws_sdk_iam::Client::new(&moto.sdk().await);

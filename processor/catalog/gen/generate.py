@@ -18,10 +18,13 @@ Output format (tab separated, one record per line, see src/format.rs):
   S <prefix> <eventSource> <alias,alias|->
   R <type> <arn template>       resource types of the current service, indexed from 0
   E <eventName> <spec>          spec: '-' (nothing to pin) or ';'-separated targets
-      target: <type index>[d][a<arn key list id>]:<key list id>,<key list id>...
+      target: <type index>[d][a<arn key list id>][c<child type>=<key list id>]:<key list id>,<key list id>...
               (one key list per non-standard placeholder, in template order;
-               'd' = the call deletes the resource)
-      or      @<arn key list id>  (any ARN of the service found under those keys)
+               'd' = the call deletes the resource; 'c': the call is about a child of
+               this resource that has no type in the reference, whose own id is under
+               those keys)
+      or      @[d]<arn key list id>  (the whole ARN of the changed resource, of any type,
+              found under those keys; 'd' = the call deletes it)
 """
 
 import argparse
@@ -386,27 +389,35 @@ class Generator:
         if len(stem) >= 2:
             own |= {stem + suf for suf in same}
         own_cross = ({stem + suf for suf in cross} - own) if len(stem) >= 2 else set()
+        if kind == "other" and len(full) >= 4:
+            # `${Certificate}` is filled by `certificateId`.
+            own_cross |= {full + suf for suf in ("id", "ids", "name", "names")} - own
         type_forms = set()
         if (single or last or stem in ("resource", "")) and tnorm not in ("", stem):
-            type_forms = {tnorm + suf for suf in same + cross if suf or kind == "other"} - own - own_cross
+            # The type's name, singular too (`applicationId` for type `applications`).
+            type_forms = {
+                t + suf for t in {tnorm, singular(tnorm)} for suf in same + cross if suf or kind == "other"
+            } - own - own_cross
             if kind == "id":
                 type_forms -= {tnorm + "name", tnorm + "names"}
         stems = {x for x in (stem, tnorm if (single or last or stem in ("resource", "")) else "") if len(x) >= 4}
-        # A bare `Id`/`Name` placeholder matches members named `Id`/`Name` only near the
-        # top (`hostedZone.id`), never deep inside unrelated structures.
-        shallow = "~" if stem == "" else ""
+        # A bare `Id`/`Name` placeholder matches members named `Id`/`Name` only at the
+        # top, never inside other structures (an operation's `id`); the resource's own
+        # structure (`hostedZone.id`) is the nested rule below.
+        shallow = "^" if stem == "" else ""
         generic_names = {"id": ("id", "arn", "resourcearn", "resourceid"), "name": ("name", "id", "arn", "resourcearn", "resourceid")}.get(
             kind, ("name", "id", "arn", "resourcearn", "resourceid")
         )
-        foreign = set()
+        sibling = set()
         for other in others:
             if other != placeholder:
-                foreign.add(placeholder_stem(other)[1])
+                sibling.add(placeholder_stem(other)[1])
+        foreign = set()
         for other_type in self.service_types(prefix):
             o = norm(base_name(other_type))
             if o != tnorm and len(o) >= 2:
                 foreign |= {o + suf for suf in ("id", "ids", "name", "names", "arn", "arns")}
-        tiers = {2: [], 3: [], 4: [], 4.5: [], 5: [], 6: []}
+        tiers = {2: [], 3: [], 4: [], 4.5: [], 5: [], 5.5: [], 6: []}
         for model, op in model_ops:
             for which in ("input", "output"):
                 for key, depth in model.members(op, which):
@@ -414,13 +425,16 @@ class Generator:
                     k = key.lower()
                     if k not in model.scalars:
                         continue
-                    if n in foreign and n not in own:
-                        # Another placeholder's own field (`BrokerId` beside
-                        # `${BrokerName}`), or another resource type's.
+                    if n in sibling and n not in own:
+                        # Another placeholder's own field (`BrokerId` beside `${BrokerName}`).
+                        continue
+                    if n in foreign and n not in own and n not in own_cross:
+                        # Another resource type's field (`resourceId` is API Gateway's
+                        # `Resource`), unless this placeholder is about that resource.
                         continue
                     if n in own:
                         if shallow and n == full:
-                            if depth <= 1:
+                            if depth == 0:
                                 tiers[2].append(shallow + k)
                         else:
                             tiers[2].append(k)
@@ -435,13 +449,20 @@ class Generator:
                         and not n.startswith(("source", "new", "old", "parent", "default"))
                     ):
                         tiers[5].append(k)
+                    elif (
+                        depth == 0 and which == "input" and len(stem) >= 8 and kind in ("id", "name")
+                        and any(n == x + kind for x in (stem[i:] for i in range(1, len(stem) - 2)))
+                        and n[: -len(kind)] not in {norm(base_name(o)) for o in self.service_types(prefix)}
+                    ):
+                        # The resource by a shorter name (`ruleName` for `${SamplingRuleName}`).
+                        tiers[5.5].append(k)
                     elif depth == 0 and which == "input" and noun_type and last and kind != "other" and n in generic_names:
                         tiers[6].append("^" + k)
                     elif depth == 0 and which == "output" and creating and noun_type and last and kind == "id" and n == "id":
                         # The new resource's id, answered at the top of the response.
                         tiers[6].append("^" + k)
         curated = [k.lower() for k in self.ov["type_keys"].get(f"{prefix}:{type_name}", {}).get(placeholder, [])]
-        order = (2, 3, 4, 4.5, 5, 6)
+        order = (2, 3, 4, 4.5, 5, 5.5, 6)
         # A member's other names (URI and query names) join it in its tier.
         alias = {}
         for model, op in model_ops:
@@ -453,7 +474,7 @@ class Generator:
         for t in order:
             for k in tiers[t]:
                 placed.setdefault(k.lstrip("^~"), t)
-        for t in (2, 3, 4, 4.5, 5):
+        for t in (2, 3, 4, 4.5, 5, 5.5):
             for k in list(tiers[t]):
                 for other in sorted(alias.get(k.lstrip("^~"), ())):
                     if other in scalars and placed.get(other, 99) > t:
@@ -472,7 +493,11 @@ class Generator:
             for model, op in model_ops:
                 for which in ("input", "output"):
                     for parent, child in model.nested(op, which):
-                        if norm(parent) in (tnorm, stem, tnorm + "input", stem + "input") and norm(child) == kind:
+                        pn = norm(parent)
+                        named = pn in (tnorm, stem, tnorm + "input", stem + "input") or (
+                            len(tnorm) >= 6 and pn.endswith(tnorm)
+                        )
+                        if named and norm(child) == kind:
                             nested.append(parent + "." + child)
         # Generic names are taken in a fixed order (`Name` before `ResourceArn`); an ARN
         # value must match the template anyway.
@@ -484,9 +509,10 @@ class Generator:
             4: "named after the resource type, same identifier word",
             4.5: "named after the resource type, other identifier word",
             5: "ends in the resource's name",
+            5.5: "the resource by a shorter name, at the top of the request",
             6: "generic top-level identifier (fixed order)",
         }
-        order = (2, 3, 4, 4.5, 5, 6)
+        order = (2, 3, 4, 4.5, 5, 5.5, 6)
         chosen_tier = next((t for t in order if tiers[t]), None)
         chosen = tiers[chosen_tier] if chosen_tier else []
         decided = [k.lower() for k in decided or []]
@@ -599,9 +625,18 @@ class Generator:
                     return True
             return False
 
+        def own_placeholders(t):
+            return {p for p in PLACEHOLDER.findall(types[t]) if p not in STANDARD}
+
+        def ancestor_of_chosen(t):
+            # `instance/${InstanceId}` beside `permissionSet/${InstanceId}/${Id}`: the
+            # container is the context of the call, not what it changed.
+            mine = own_placeholders(t)
+            return bool(mine) and any(mine < own_placeholders(c) for c in chosen if c in types)
+
         if listed and verb in RELATION_VERBS:
             for t in listed:
-                if t in pool and t not in chosen and fed_from_input(t):
+                if t in pool and t not in chosen and fed_from_input(t) and not ancestor_of_chosen(t):
                     chosen.append(t)
         if not chosen and listed:
             if len(pool) <= 2:
@@ -626,15 +661,49 @@ class Generator:
                 chosen = born
                 for t in born:
                     scores[t] = 3
-        # A collection (`/apis/${ApiId}/stages`) is never what a call changed.
+        # A collection (`/apis/${ApiId}/stages`) is never what a call changed, nor a
+        # singleton (`hub/default`) the call's name is not about.
         collections = self.collections(prefix)
-        chosen = [t for t in chosen if t not in collections]
+        chosen = [
+            t for t in chosen
+            if t not in collections and (own_placeholders(t) or scores.get(t, self.match_score(noun, t, types[t])) >= 2)
+        ]
         deletes = set()
         if verb in DELETE_VERBS:
             for t in chosen:
                 if scores.get(t, 0) >= 2:
                     deletes.add(t)
         return verb, noun, chosen, deletes
+
+    def child_of(self, verb, noun, model_ops, types):
+        """`(child-type, [id keys])` when the call is about a resource the reference has no
+        type for (an EFS mount target, a Cognito user pool client), named by its own id in
+        the record; the entry's one type is then its parent, whose ARN the request carries.
+        """
+        nj = "".join(noun)
+        if not noun or nj in ("resource", "resources", "tag", "tags"):
+            return None
+        # Lasting children only: made, changed or removed, not runs of something.
+        if verb not in ("Create", "Delete", "Update", "Modify", "Put", "Add", "Remove") or noun[-1] in (
+            "execution", "run", "report", "introspection", "preview",
+        ):
+            return None
+        if any(self.match_score(noun, t, tmpl) >= 3 for t, tmpl in types.items()):
+            return None
+        for i in range(len(noun)):
+            tail = "".join(noun[i:])
+            if len(tail) < 6:
+                break
+            keys = [
+                k.lower()
+                for model, op in model_ops
+                for which in ("input", "output")
+                for k, d in model.members(op, which)
+                if (d == 0 or (which == "output" and d <= 1)) and norm(k) == tail + "id" and k.lower() in model.scalars
+            ]
+            if keys:
+                return "-".join(noun), list(dict.fromkeys(keys))
+        return None
 
     def entry(self, prefix, action, priv, model_ops, types, type_index):
         listed = [t for t in (priv or {}).get("resource_types", {}) if t]
@@ -656,23 +725,47 @@ class Generator:
             any_arn = self.keylists.get([k.lower() for k in keys] or ["resourcearn", "resourcearns", "resourcearnlist", "resource"])
             if not listed:
                 chosen = []
-        if any_arn is None and verb in CREATE_VERBS and not (ov and "targets" in ov):
-            # A creating call's response often carries the new resource's whole ARN
-            # (`jobArn`): use it, typed by the service's ARN templates.
+        if any_arn is None and verb in RELATION_VERBS and not (ov and "targets" in ov):
+            # `AssociateWebACL`'s `resourceArn`: the other side, of any service.
+            keys = [
+                "^" + k.lower()
+                for model, op in model_ops
+                for k, d in model.members(op, "input")
+                if d == 0 and norm(k) == "resourcearn"
+            ]
+            if keys:
+                any_arn = self.keylists.get(keys)
+        if any_arn is None and not (ov and "targets" in ov):
+            # The record often carries the changed resource's whole ARN (`jobArn` in a
+            # creating call's response, `actionTargetArn` in a delete's request): use
+            # it, typed by the ARN templates.
             nj = "".join(noun)
 
             def names_the_noun(n):
                 stem = n[:-3] if n.endswith("arn") else None
-                return stem is not None and (stem == "" or stem == nj or (len(stem) >= 4 and nj.endswith(stem)))
+                # `jobArn` for `CreateClassificationJob`; but the policy an
+                # `AttachRolePolicy` attaches is not what it changed.
+                return stem is not None and (
+                    stem == "" or stem == nj or (len(stem) >= 3 and nj.endswith(stem) and verb not in RELATION_VERBS)
+                )
 
+            # At the top (`jobArn`) or in the new resource's structure
+            # (`{"policy": {"policySummary": {"arn": ...}}}`): the shallowest wins.
             keys = [
-                "^" + k.lower()
+                ("^" if d == 0 else "") + k.lower()
                 for model, op in model_ops
-                for k, d in model.members(op, "output")
-                if d == 0 and names_the_noun(norm(k)) and k.lower() in model.scalars
+                for which in ("input", "output")
+                for k, d in model.members(op, which)
+                if (d == 0 or (which == "output" and d <= 2))
+                and names_the_noun(norm(k))
+                and k.lower() in model.scalars
             ]
+            keys = sorted(dict.fromkeys(keys), key=lambda k: not k.startswith("^"))
             if keys:
                 any_arn = self.keylists.get(keys)
+        child = None if (ov and "targets" in ov) else self.child_of(verb, noun, model_ops, types)
+        if child:
+            self.stats["children"] = self.stats.get("children", 0) + 1
         parts = []
         for t in chosen:
             if t not in types:
@@ -699,9 +792,12 @@ class Generator:
             spec = str(type_index[t]) + ("d" if t in deletes else "")
             if arn_keys:
                 spec += "a" + str(self.keylists.get(arn_keys))
+            if child and len(chosen) == 1:
+                spec += "c" + child[0] + "=" + str(self.keylists.get(child[1]))
             parts.append(spec + ":" + ",".join(lists))
         if any_arn is not None:
-            parts.append("@" + str(any_arn))
+            gone = verb in DELETE_VERBS and not (ov and "targets" in ov)
+            parts.append("@" + ("d" if gone else "") + str(any_arn))
         if not parts:
             self.stats["no_target"] += 1
             return "-"

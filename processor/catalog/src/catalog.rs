@@ -82,6 +82,9 @@ pub struct TargetSpec {
     pub arn_keys: Option<u32>,
     /// One key list per record-filled placeholder of the template, in order.
     pub keys: Box<[u32]>,
+    /// The call is about a child of this resource that has no type in the reference
+    /// (an EFS mount target): its type name (`mount-target`) and the keys of its id.
+    pub child: Option<(Box<str>, u32)>,
 }
 
 /// What the catalog knows about one `(eventSource, eventName)`.
@@ -89,8 +92,11 @@ pub struct TargetSpec {
 pub struct Entry {
     /// Resources the call changes.
     pub targets: Box<[TargetSpec]>,
-    /// For tagging calls that name any resource of the service by ARN: the keys to read.
+    /// Keys whose values may be the whole ARN of the changed resource, of any type
+    /// (tagging calls' `resourceArn`, a creating call's `jobArn`).
     pub any_arn: Option<u32>,
+    /// The call deletes the resource named under [`Entry::any_arn`].
+    pub any_arn_delete: bool,
 }
 
 impl Entry {
@@ -381,7 +387,12 @@ fn parse_spec(spec: &str, ntypes: usize, nkeys: usize) -> Result<Entry, String> 
     let mut targets = Vec::new();
     for part in spec.split(';') {
         if let Some(any) = part.strip_prefix('@') {
+            let (delete, any) = match any.strip_prefix('d') {
+                Some(rest) => (true, rest),
+                None => (false, any),
+            };
             entry.any_arn = Some(key_id(any)?);
+            entry.any_arn_delete = delete;
             continue;
         }
         let (head, lists) = part
@@ -401,6 +412,22 @@ fn parse_spec(spec: &str, ntypes: usize, nkeys: usize) -> Result<Entry, String> 
         if delete {
             flags = &flags[1..];
         }
+        let (flags, child) = match flags.split_once('c') {
+            Some((before, c)) => {
+                let (name, id) = c
+                    .split_once('=')
+                    .ok_or_else(|| format!("bad child in `{part}`"))?;
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                {
+                    return Err(format!("bad child type in `{part}`"));
+                }
+                (before, Some((Box::from(name), key_id(id)?)))
+            }
+            None => (flags, None),
+        };
         let arn_keys = match flags.strip_prefix('a') {
             Some(id) => Some(key_id(id)?),
             None if flags.is_empty() => None,
@@ -416,6 +443,7 @@ fn parse_spec(spec: &str, ntypes: usize, nkeys: usize) -> Result<Entry, String> 
             delete,
             arn_keys,
             keys,
+            child,
         });
     }
     entry.targets = targets.into_boxed_slice();
@@ -469,13 +497,16 @@ mod tests {
 
     #[test]
     fn parse_minimal() {
-        let text = "V\t1\nK\t0\tinstanceid\nS\tec2\tec2.amazonaws.com\t-\nR\tinstance\tarn:${Partition}:ec2:${Region}:${Account}:instance/${InstanceId}\nE\tRunInstances\t0:0\nE\tTerminateInstances\t0d:0\nE\tCreateVpc\t-\n";
+        let text = "V\t1\nK\t0\tinstanceid\nK\t1\tmounttargetid\nS\tec2\tec2.amazonaws.com\t-\nR\tinstance\tarn:${Partition}:ec2:${Region}:${Account}:instance/${InstanceId}\nE\tRunInstances\t0:0\nE\tTerminateInstances\t0d:0\nE\tCreateVpc\t-\nE\tCreateMountTarget\t0a0cmount-target=1:0\n";
         let c = Catalog::parse(text).unwrap();
         let (svc, _, e) = c.find("ec2.amazonaws.com", "TerminateInstances").unwrap();
         assert_eq!(&*svc.prefix, "ec2");
         assert!(e.targets[0].delete);
         assert!(!c.find("ec2", "CreateVpc").unwrap().2.has_targets());
-        assert_eq!(c.stats().pairs, 3);
+        let child = &c.find("ec2", "CreateMountTarget").unwrap().2.targets[0];
+        assert_eq!(child.arn_keys, Some(0));
+        assert_eq!(child.child, Some(("mount-target".into(), 1)));
+        assert_eq!(c.stats().pairs, 4);
     }
 
     #[test]

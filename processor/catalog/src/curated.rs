@@ -12,6 +12,7 @@ use processor_core::{Action, Event, Target};
 use crate::catalog::{Catalog, Key, ResourceType, Service};
 use crate::fields::Fields;
 use crate::resolve::{any_type_target, target, Ctx};
+use crate::template::Var;
 
 /// EC2 resource-id prefixes and the IAM resource type they name (longest first where
 /// one prefix extends another). Source: the EC2 API reference's id formats.
@@ -91,6 +92,20 @@ pub fn plausible(ty: &ResourceType, value: &str) -> bool {
         }
     }
     true
+}
+
+/// A record value as the ARN writes it, where the two differ: WAFv2's `Scope` is
+/// `REGIONAL` or `CLOUDFRONT` in the request and `regional` or `global` in the ARN.
+pub fn normalise<'v>(ty: &ResourceType, var: &Var, value: &'v str) -> &'v str {
+    if ty.template.service() == "wafv2" && &*var.name == "Scope" {
+        if value.eq_ignore_ascii_case("REGIONAL") {
+            return "regional";
+        }
+        if value.eq_ignore_ascii_case("CLOUDFRONT") {
+            return "global";
+        }
+    }
+    value
 }
 
 /// Runs the curated handler for `event`, if there is one. Returns whether a handler

@@ -11,7 +11,7 @@ use processor_core::resolve::{
 };
 use processor_core::{Action, Event, Target};
 
-use crate::catalog::{Catalog, Entry, ResourceType, Service};
+use crate::catalog::{Catalog, Entry, Key, ResourceType, Service};
 use crate::curated::Associations;
 use crate::fields::Fields;
 use crate::template::Var;
@@ -195,6 +195,12 @@ impl Catalog {
     }
 
     /// Resolves one generated entry against the record's fields.
+    ///
+    /// Whole ARNs in the record come first and decide: a target built from a template
+    /// is dropped when a given ARN names the same id under another type (Comprehend's
+    /// `CreateEndpoint` fills both endpoint templates from `endpointName`; its response's
+    /// `endpointArn` says which), or the same resource more exactly
+    /// (`job-definition/sleep30:1` over `job-definition/sleep30`).
     pub(crate) fn resolve_entry(
         &self,
         svc: &Service,
@@ -204,6 +210,8 @@ impl Catalog {
         out: &mut Vec<Target>,
     ) {
         let mut values: Vec<&str> = Vec::new();
+        let mut given: Vec<Target> = Vec::new();
+        let mut pending = Vec::with_capacity(entry.targets.len());
         for spec in entry.targets.iter() {
             let Some(ty) = svc.types.get(spec.type_index as usize) else {
                 continue;
@@ -217,43 +225,45 @@ impl Catalog {
             if let Some(id) = spec.arn_keys {
                 values.clear();
                 fields.all_values(self.keys(id), &mut values);
-                if push_arns(ty, &values, action, out) {
+                if push_arns(ty, &values, action, &mut given) {
                     continue;
                 }
             }
-            // 2. The template filled from the record.
-            self.fill_target(ty, &spec.keys, action, ctx, fields, out);
+            pending.push((ty, spec, action));
         }
         if let Some(id) = entry.any_arn {
             values.clear();
             fields.all_values(self.keys(id), &mut values);
-            let start = out.len();
+            let action = if entry.any_arn_delete {
+                Action::Delete
+            } else {
+                Action::Update
+            };
             for v in &values {
-                if let Some(t) = any_type_target(svc, v, Action::Update) {
-                    push_unique(out, t);
+                if let Some(t) = self.arn_target(svc, v, action) {
+                    push_unique(&mut given, t);
                 }
             }
-            // A whole ARN the record gives (`job-definition/sleep30:1`) is more exact than
-            // the unqualified one built from a template (`job-definition/sleep30`).
-            if out.len() > start {
-                let (built, given) = out.split_at(start);
-                let drop: Vec<bool> = built
-                    .iter()
-                    .map(|b| {
-                        given.iter().any(|g| {
-                            g.arn.len() > b.arn.len()
-                                && g.arn.starts_with(&b.arn)
-                                && g.arn.as_bytes()[b.arn.len()] == b':'
-                        })
-                    })
-                    .collect();
-                let mut i = 0;
-                out.retain(|_| {
-                    let keep = !drop.get(i).copied().unwrap_or(false);
-                    i += 1;
-                    keep
-                });
+        }
+        // 2. The template filled from the record.
+        let mut built = Vec::new();
+        for (ty, spec, action) in pending {
+            let from = built.len();
+            self.fill_target(ty, &spec.keys, action, ctx, fields, &mut built);
+            if let Some((child, keys)) = &spec.child {
+                name_child(ty, child, self.keys(*keys), fields, &mut built[from..]);
             }
+        }
+        built.retain(|b| {
+            !given.iter().any(|g| {
+                (g.resource_id == b.resource_id && g.resource_type != b.resource_type)
+                    || (g.arn.len() > b.arn.len()
+                        && g.arn.starts_with(&b.arn)
+                        && g.arn.as_bytes()[b.arn.len()] == b':')
+            })
+        });
+        for t in given.into_iter().chain(built) {
+            push_unique(out, t);
         }
     }
 
@@ -325,7 +335,7 @@ impl Catalog {
                     given_arn = Some(raw);
                     break;
                 }
-                let v = var.clean(raw);
+                let v = crate::curated::normalise(ty, var, var.clean(raw));
                 id = id_for(var, raw, v);
                 let v = match (var.with_path, path) {
                     (true, Some(p)) if !v.contains('/') => format!("{}{v}", &p[1..]),
@@ -353,13 +363,29 @@ impl Catalog {
     }
 }
 
+/// A call about a child the reference has no type for (an EFS mount target): the one
+/// parent target built becomes the child's, `service:child-type` with the child's own
+/// id and the parent's ARN. Without the child's id (or with several parents) the
+/// parent stays as it is, which the call changed too.
+fn name_child(ty: &ResourceType, child: &str, keys: &[Key], fields: &Fields, built: &mut [Target]) {
+    let [parent] = built else {
+        return;
+    };
+    let mut ids = Vec::new();
+    fields.first_values(keys, &mut ids);
+    if let [id] = ids[..] {
+        parent.resource_type = format!("{}:{child}", ty.template.service());
+        parent.resource_id = id.to_string();
+    }
+}
+
 /// Whether `value` from the record can fill `var` of `ty`: an ARN of the type, or an
 /// id that cleans to a valid, plausible placeholder value.
 fn accepts(ty: &ResourceType, var: &Var, value: &str) -> bool {
     if value.starts_with("arn:") {
         return ty.template.matches(value);
     }
-    let v = var.clean(value);
+    let v = crate::curated::normalise(ty, var, var.clean(value));
     ty.template.accepts(var, v) && crate::curated::plausible(ty, v)
 }
 
@@ -416,6 +442,39 @@ fn push_arns(ty: &ResourceType, values: &[&str], action: Action, out: &mut Vec<T
         }
     }
     any
+}
+
+impl Catalog {
+    /// A target for a whole ARN the record gives: typed by the ARN templates of `svc`,
+    /// else of the service the ARN names (`AssociateWebACL`'s load balancer), else, for
+    /// an ARN of `svc` itself that no template describes (Security Hub's
+    /// `action/custom/NAME`), typed `service:kind` from the ARN's resource word.
+    pub(crate) fn arn_target(&self, svc: &Service, arn: &str, action: Action) -> Option<Target> {
+        if let Some(t) = any_type_target(svc, arn, action) {
+            return Some(t);
+        }
+        let parts = processor_core::arn::Arn::parse_resource(arn)?;
+        if let Some(other) = self.service(parts.service) {
+            if !std::ptr::eq(other, svc) {
+                return any_type_target(other, arn, action);
+            }
+        }
+        let own_service = svc
+            .types
+            .first()
+            .map_or(&*svc.prefix, |t| t.template.service());
+        if parts.service != own_service {
+            return None;
+        }
+        let kind = parts.resource_kind()?;
+        let id = parts.resource_id()?;
+        Some(Target {
+            arn: arn.to_string(),
+            resource_type: format!("{}:{kind}", parts.service),
+            resource_id: id.to_string(),
+            action,
+        })
+    }
 }
 
 /// A target for an ARN of any type of the service (the most specific template wins).

@@ -37,6 +37,8 @@ pub struct Var {
     /// The literal text right before this placeholder since the last `:` (e.g.
     /// `hostedzone/`): a value written as `/hostedzone/Z1` loses that prefix.
     pub lead: Box<str>,
+    /// The template's last placeholder (the resource's own id).
+    pub last: bool,
 }
 
 /// A compiled ARN template.
@@ -90,6 +92,7 @@ impl Template {
                             with_path: name.ends_with("WithPath"),
                             strip_leading_slash: name.contains("WithoutLeadingSlash"),
                             lead,
+                            last: false,
                         };
                         vars = vars
                             .checked_add(1)
@@ -109,6 +112,12 @@ impl Template {
         // The last placeholder may hold `/` (log groups, object keys, parameter names).
         if let Some(Seg::Var(v)) = segs.last_mut() {
             v.slash = true;
+        }
+        if let Some(v) = segs.iter_mut().rev().find_map(|s| match s {
+            Seg::Var(v) => Some(v),
+            _ => None,
+        }) {
+            v.last = true;
         }
         let service = raw
             .split(':')
@@ -263,10 +272,28 @@ impl Var {
     }
 }
 
+/// `us-east-1:1a234b56-...`: ids that AWS prefixes with their region (Cognito identity
+/// pools and identities).
+fn region_prefixed(value: &str) -> bool {
+    let Some((region, rest)) = value.split_once(':') else {
+        return false;
+    };
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        && !rest.is_empty()
+        && !rest.contains(':')
+}
+
 fn valid_value(v: &Var, value: &str) -> bool {
     value == "*"
         || (!value.is_empty()
-            && !value.contains(':')
+            && (!value.contains(':') || (v.last && region_prefixed(value)))
             && (v.slash || !value.contains('/'))
             && !value.bytes().any(|b| b.is_ascii_whitespace() || b == b'"'))
 }
@@ -316,9 +343,12 @@ fn match_segs<'a>(segs: &[Seg], s: &'a str, last: &mut Option<&'a str>) -> bool 
         }
         Seg::Var(v) => {
             // Longest first, then shorter: templates are tiny, so backtracking is cheap.
-            let limit = s
-                .find(|c| c == ':' || (!v.slash && c == '/'))
-                .unwrap_or(s.len());
+            let stop = |c: char| c == ':' || (!v.slash && c == '/');
+            let limit = if v.last && rest.is_empty() && region_prefixed(s) {
+                s.len()
+            } else {
+                s.find(stop).unwrap_or(s.len())
+            };
             for end in (1..=limit).rev() {
                 if !s.is_char_boundary(end) {
                     continue;
@@ -378,6 +408,27 @@ mod tests {
         let t = Template::parse("arn:${Partition}:mobiletargeting:${Region}:${Account}:apps/*")
             .unwrap();
         assert!(t.fill("aws", "us-east-1", "123456789012", &[]).is_none());
+    }
+
+    #[test]
+    fn region_prefixed_ids() {
+        let t = Template::parse(
+            "arn:${Partition}:cognito-identity:${Region}:${Account}:identitypool/${IdentityPoolId}",
+        )
+        .unwrap();
+        let id = "us-east-1:1a234b56-7890-1cd2-3e4f-5a6b7c8d9e0f";
+        let arn = t.fill("aws", "us-east-1", "123456789012", &[id]).unwrap();
+        assert_eq!(t.capture(&arn), Some(id));
+        assert!(t
+            .fill("aws", "us-east-1", "123456789012", &["a:b"])
+            .is_none());
+        let f = Template::parse(
+            "arn:${Partition}:lambda:${Region}:${Account}:function:${FunctionName}",
+        )
+        .unwrap();
+        assert!(f
+            .fill("aws", "us-east-1", "123456789012", &["f:PROD"])
+            .is_none());
     }
 
     #[test]

@@ -38,11 +38,16 @@ fn invictus_corpus_resolves_to_resources() {
     for ((source, name, reason), n) in &cov.unresolved {
         println!("unresolved: {n} x {source} {name}: {reason}");
     }
+    // The published figure: 434 of 435 (99.8%); the one left is a
+    // `DisassociateRouteTable` of an association made before the capture.
     assert_eq!(cov.events, 2900);
     assert_eq!(cov.mutating, 435);
-    assert!(
-        cov.percent() >= 98.0,
-        "coverage {:.1}% below 98%",
-        cov.percent()
+    assert_eq!(cov.resolved, 434, "coverage {:.1}%", cov.percent());
+    assert_eq!(
+        cov.unresolved
+            .keys()
+            .map(|(_, n, _)| n.as_str())
+            .collect::<Vec<_>>(),
+        ["DisassociateRouteTable"]
     );
 }

@@ -150,6 +150,34 @@ const FIXTURES: &[Fixture] = &[
       r#"{"restApiId":"a1b2c3d4e5","stageName":"prod","deploymentId":"dep123"}"#,
       r#"{"stageName":"prod","deploymentId":"dep123"}"#,
       &[(U, "arn:aws:apigateway:us-east-1::/restapis/a1b2c3d4e5/stages/prod")]),
+    // EMR calls clusters job flows in its API.
+    f("actions:elasticmapreduce:RunJobFlow", "elasticmapreduce.amazonaws.com", "RunJobFlow",
+      r#"{"name":"etl","releaseLabel":"emr-6.15.0","instances":{"instanceCount":3}}"#,
+      r#"{"jobFlowId":"j-3UN6WX5RRO2AG","clusterArn":"arn:aws:elasticmapreduce:us-east-1:123456789012:cluster/j-3UN6WX5RRO2AG"}"#,
+      &[(U, "arn:aws:elasticmapreduce:us-east-1:123456789012:cluster/j-3UN6WX5RRO2AG")]),
+    f("actions:elasticmapreduce:TerminateJobFlows", "elasticmapreduce.amazonaws.com", "TerminateJobFlows",
+      r#"{"jobFlowIds":["j-3UN6WX5RRO2AG","j-1B2C3D4E5F6G7"]}"#, N,
+      &[(D, "arn:aws:elasticmapreduce:us-east-1:123456789012:cluster/j-3UN6WX5RRO2AG"), (D, "arn:aws:elasticmapreduce:us-east-1:123456789012:cluster/j-1B2C3D4E5F6G7")]),
+    f("type_keys:elasticmapreduce:cluster", "elasticmapreduce.amazonaws.com", "AddJobFlowSteps",
+      r#"{"jobFlowId":"j-3UN6WX5RRO2AG","steps":[{"name":"s1"}]}"#, r#"{"stepIds":["s-1XXXXXXXXXXXA"]}"#,
+      &[(U, "arn:aws:elasticmapreduce:us-east-1:123456789012:cluster/j-3UN6WX5RRO2AG")]),
+    // QLDB's model left botocore; its ledger is `name` in the request.
+    f("type_keys:qldb:ledger", "qldb.amazonaws.com", "DeleteLedger", r#"{"name":"vehicles"}"#, N,
+      &[(D, "arn:aws:qldb:us-east-1:123456789012:ledger/vehicles")]),
+    // Directory Service creates directories under names that are not the type's.
+    f("actions:ds:CreateMicrosoftAD", "ds.amazonaws.com", "CreateMicrosoftAD",
+      r#"{"name":"corp.example.com","password":"HIDDEN_DUE_TO_SECURITY_REASONS","edition":"Standard"}"#,
+      r#"{"directoryId":"d-926722edaf"}"#, &[(U, "arn:aws:ds:us-east-1:123456789012:directory/d-926722edaf")]),
+    f("actions:ds:CreateDirectory", "ds.amazonaws.com", "CreateDirectory",
+      r#"{"name":"corp.example.com","password":"HIDDEN_DUE_TO_SECURITY_REASONS","size":"Small"}"#,
+      r#"{"directoryId":"d-1234567890"}"#, &[(U, "arn:aws:ds:us-east-1:123456789012:directory/d-1234567890")]),
+    f("actions:ds:ConnectDirectory", "ds.amazonaws.com", "ConnectDirectory",
+      r#"{"name":"corp.example.com","password":"HIDDEN_DUE_TO_SECURITY_REASONS","size":"Small","connectSettings":{"vpcId":"vpc-0a1b"}}"#,
+      r#"{"directoryId":"d-2345678901"}"#, &[(U, "arn:aws:ds:us-east-1:123456789012:directory/d-2345678901")]),
+    // SWF domains are regional: the ARN the API answers carries the region.
+    f("extra_types:swf", "swf.amazonaws.com", "RegisterDomain",
+      r#"{"name":"orders","workflowExecutionRetentionPeriodInDays":"30"}"#, N,
+      &[(U, "arn:aws:swf:us-east-1:123456789012:/domain/orders")]),
     // Placeholder decisions (`actions.*.keys`): the field the API reference names.
     f("actions:connect:CreatePersistentContactAssociation", "connect.amazonaws.com", "CreatePersistentContactAssociation",
       r#"{"instanceId":"a1b2c3d4-5678-90ab-cdef-EXAMPLE11111","initialContactId":"c1c2c3c4-0000-4000-8000-000000000001","rehydrationType":"ENTIRE_PAST_SESSION","sourceContactId":"c1c2c3c4-0000-4000-8000-000000000000"}"#,
@@ -399,4 +427,43 @@ fn curated_association_memory() {
         "null"
     )
     .is_empty());
+}
+
+/// Children the reference has no type for: the child's own id and `service:child-type`,
+/// under the parent's ARN (documented in the README's field table).
+#[test]
+fn children_without_a_type_are_named_under_their_parent() {
+    let cases = [
+        (
+            "elasticfilesystem.amazonaws.com",
+            "CreateMountTarget",
+            r#"{"fileSystemId":"fs-0123456789abcdef0","subnetId":"subnet-0a1b2c3d","securityGroups":["sg-0a1b2c3d"]}"#,
+            r#"{"ownerId":"123456789012","mountTargetId":"fsmt-0123456789abcdef1","fileSystemId":"fs-0123456789abcdef0","subnetId":"subnet-0a1b2c3d","lifeCycleState":"creating"}"#,
+            "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0",
+            "elasticfilesystem:mount-target",
+            "fsmt-0123456789abcdef1",
+        ),
+        (
+            "backup.amazonaws.com",
+            "CreateBackupSelection",
+            r#"{"backupPlanId":"8a8a8a8a-1111-2222-3333-444455556666","backupSelection":{"selectionName":"all-ebs","iamRoleArn":"arn:aws:iam::123456789012:role/backup"}}"#,
+            r#"{"selectionId":"d8a2a3b4-5555-6666-7777-888899990000","backupPlanId":"8a8a8a8a-1111-2222-3333-444455556666"}"#,
+            "arn:aws:backup:us-east-1:123456789012:backup-plan:8a8a8a8a-1111-2222-3333-444455556666",
+            "backup:backup-selection",
+            "d8a2a3b4-5555-6666-7777-888899990000",
+        ),
+    ];
+    for (source, name, req, resp, arn, ty, id) in cases {
+        let out = resolve(source, name, req, resp, "null");
+        assert_eq!(out.len(), 1, "{name}: {out:?}");
+        assert_eq!(
+            (
+                out[0].arn.as_str(),
+                out[0].resource_type.as_str(),
+                out[0].resource_id.as_str()
+            ),
+            (arn, ty, id),
+            "{name}"
+        );
+    }
 }

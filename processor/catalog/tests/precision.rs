@@ -1,7 +1,7 @@
 //! Precision and recall on the labelled set (`tests/labelled/*.ndjson`): records of
 //! services outside the 30 of `documented.rs`, each with the ARNs it changes written
 //! from the AWS documentation. Print the table with
-//! `cargo run -p processor-catalog --example precision -- processor/catalog/tests/labelled/*.ndjson`.
+//! `cargo run -p processor -- catalog precision processor/catalog/tests/labelled/*.ndjson`.
 
 use std::path::Path;
 
@@ -9,10 +9,36 @@ use processor_catalog::{Catalog, Precision};
 
 /// The services `documented.rs` already tests; the labelled set is about the others.
 const DOCUMENTED: &[&str] = &[
-    "acm", "autoscaling", "cloudformation", "cloudfront", "cloudhsm", "cloudtrail",
-    "directconnect", "dynamodb", "ec2", "ecr", "ecs", "eks", "elasticache",
-    "elasticloadbalancing", "es", "events", "iam", "kms", "lambda", "logs", "rds",
-    "redshift", "route53", "s3", "secretsmanager", "ses", "sns", "sqs", "ssm", "waf",
+    "acm",
+    "autoscaling",
+    "cloudformation",
+    "cloudfront",
+    "cloudhsm",
+    "cloudtrail",
+    "directconnect",
+    "dynamodb",
+    "ec2",
+    "ecr",
+    "ecs",
+    "eks",
+    "elasticache",
+    "elasticloadbalancing",
+    "es",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "logs",
+    "rds",
+    "redshift",
+    "route53",
+    "s3",
+    "secretsmanager",
+    "ses",
+    "sns",
+    "sqs",
+    "ssm",
+    "waf",
 ];
 
 fn measure() -> Precision {
@@ -43,13 +69,20 @@ fn labelled_set_meets_the_targets() {
         .filter(|s| !DOCUMENTED.contains(&s.as_str()))
         .count();
     assert!(total.records >= 300, "{} labelled records", total.records);
-    assert!(outside >= 60, "{outside} services outside the documented 30");
+    assert!(
+        outside >= 60,
+        "{outside} services outside the documented 30"
+    );
     assert!(
         total.precision() >= 99.5,
         "precision {:.2}% below 99.5%",
         total.precision()
     );
-    assert!(total.recall() >= 95.0, "recall {:.2}% below 95%", total.recall());
+    assert!(
+        total.recall() >= 95.0,
+        "recall {:.2}% below 95%",
+        total.recall()
+    );
     for (svc, c) in &p.by_service {
         assert!(
             c.precision() >= 95.0,

@@ -59,6 +59,19 @@ enum CatalogCommand {
         #[arg(long)]
         min: Option<f64>,
     },
+    /// The placeholder audit: where several record fields could fill one ARN
+    /// placeholder, the fields chosen, those set aside, and why (tab-separated).
+    Audit {
+        /// Only this IAM service prefix (`rds`).
+        prefix: Option<String>,
+    },
+    /// Precision and recall on labelled files (NDJSON of `{"record": {...},
+    /// "expected_arns": [...]}`), per service and overall.
+    Precision {
+        /// Labelled files.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
 }
 
 /// Runs `processor catalog`.
@@ -82,6 +95,33 @@ fn run_inner(args: CatalogArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.command {
+        CatalogCommand::Audit { prefix } => {
+            writeln!(
+                out,
+                "prefix\tevent\tresource type\tplaceholder\tchosen\tset aside\twhy"
+            )?;
+            let mut n = 0usize;
+            for r in processor_catalog::audit::rows() {
+                if prefix.as_deref().is_some_and(|p| p != r.prefix) {
+                    continue;
+                }
+                n += 1;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.prefix, r.event, r.resource_type, r.placeholder, r.chosen, r.set_aside, r.why
+                )?;
+            }
+            eprintln!("{n} audited placeholders");
+        }
+        CatalogCommand::Precision { files } => {
+            let mut p = processor_catalog::Precision::default();
+            for f in &files {
+                let text = std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?;
+                p.add_file(catalog, &text).with_context(|| format!("{f}"))?;
+            }
+            write!(out, "{}", p.table())?;
+        }
         CatalogCommand::Stats { json } => {
             let s = catalog.stats();
             if json {

@@ -58,7 +58,11 @@ impl<'a> Arn<'a> {
     /// The last segment of the resource field: `instance/i-1` -> `i-1`, `function:f`
     /// -> `f`; a bare bucket name is itself. `None` when that segment is empty.
     pub fn resource_id(&self) -> Option<&'a str> {
-        let id = self.resource.rsplit(['/', ':']).next().unwrap_or(self.resource);
+        let id = self
+            .resource
+            .rsplit(['/', ':'])
+            .next()
+            .unwrap_or(self.resource);
         (!id.is_empty()).then_some(id)
     }
 
@@ -129,7 +133,10 @@ mod tests {
         assert_eq!(f.resource, "function:f:PROD");
         assert_eq!(f.resource_id(), Some("PROD"));
         let b = Arn::parse_resource("arn:aws:s3:::my-bucket").unwrap();
-        assert_eq!((b.resource_id(), b.resource_kind()), (Some("my-bucket"), None));
+        assert_eq!(
+            (b.resource_id(), b.resource_kind()),
+            (Some("my-bucket"), None)
+        );
     }
 
     #[test]
@@ -141,7 +148,14 @@ mod tests {
         assert!(Arn::parse_resource("arn:aws:ec2:us-east-1:1234:instance/i-1").is_none());
         assert!(Arn::parse_resource("arn:aws:iam::aws:policy/ReadOnlyAccess").is_some());
         assert!(Arn::parse_resource("arn:aws:s3:::").is_none());
-        for bad in ["", "arn", "arn:aws:ec2", "i-1", "arn::ec2:r:a:x", "urn:aws:s3:::b"] {
+        for bad in [
+            "",
+            "arn",
+            "arn:aws:ec2",
+            "i-1",
+            "arn::ec2:r:a:x",
+            "urn:aws:s3:::b",
+        ] {
             assert!(Arn::parse(bad).is_none(), "{bad}");
         }
     }

@@ -294,7 +294,12 @@ mod tests {
 
     #[test]
     fn what_is_not_a_time_is_rejected() {
-        for t in ["yesterday", "2022-09-29", "1664490317", "2022-09-29 22:25:17 PST"] {
+        for t in [
+            "yesterday",
+            "2022-09-29",
+            "1664490317",
+            "2022-09-29 22:25:17 PST",
+        ] {
             let text = record(t);
             assert_eq!(
                 parse_record(&text).unwrap_err(),

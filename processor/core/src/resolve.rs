@@ -244,5 +244,4 @@ mod tests {
         assert!(parse_arn("arn:aws:ec2:us-east-1:1234:instance/i-1").is_none());
         assert!(parse_arn("i-1").is_none());
     }
-
 }

@@ -120,6 +120,13 @@ class Emulator:
             def log_message(self, *a):
                 pass
 
+            def handle(self):
+                # Killed functions drop their connections (the extension's long poll).
+                try:
+                    super().handle()
+                except (ConnectionResetError, BrokenPipeError):
+                    pass
+
             def body(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(n) if n else b""

@@ -63,9 +63,8 @@ fn main() -> anyhow::Result<()> {
         },
     };
     let resolver: Arc<dyn Resolver> = match args.resolver.as_str() {
-        "catalog" => Arc::new(processor_catalog::Catalog::embedded()),
-        "basic" => Arc::new(processor_core::BasicResolver),
-        other => bail!("unknown resolver `{other}`"),
+        "catalog" => Arc::new(processor_catalog::CatalogResolver::new()),
+        other => bail!("unknown resolver `{other}` (only `catalog`)"),
     };
     let t = Instant::now();
     let bytes = build_bodies(&records_path, &args.file, args.messages)?;

@@ -30,7 +30,17 @@ pub fn sns(record: &str, n: u64) -> String {
 
 /// An SNS subscription confirmation from `topic`.
 pub fn subscription_confirmation(topic: &str) -> String {
+    subscription_message(
+        "SubscriptionConfirmation",
+        topic,
+        "2336412f37fb687f5d51e6e2425c464de12884",
+    )
+}
+
+/// An SNS subscription message of type `kind` (`SubscriptionConfirmation`,
+/// `UnsubscribeConfirmation`) from `topic` carrying `token`.
+pub fn subscription_message(kind: &str, topic: &str, token: &str) -> String {
     format!(
-        r#"{{"Type":"SubscriptionConfirmation","MessageId":"165545c9-2a5c-472c-8df2-7ff2be2b3b1b","Token":"2336412f37fb687f5d51e6e2425c464de12884","TopicArn":"{topic}","Message":"You have chosen to subscribe to the topic {topic}.","SubscribeURL":"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token=2336412f37fb687f5d51e6e2425c464de12884","Timestamp":"2023-07-10T11:40:00.000Z","SignatureVersion":"1","Signature":"EXAMPLE","SigningCertURL":"https://sns.us-east-1.amazonaws.com/x.pem"}}"#
+        r#"{{"Type":"{kind}","MessageId":"165545c9-2a5c-472c-8df2-7ff2be2b3b1b","Token":"{token}","TopicArn":"{topic}","Message":"You have chosen to subscribe to the topic {topic}.","SubscribeURL":"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token={token}","Timestamp":"2023-07-10T11:40:00.000Z","SignatureVersion":"1","Signature":"EXAMPLE","SigningCertURL":"https://sns.us-east-1.amazonaws.com/x.pem"}}"#
     )
 }
