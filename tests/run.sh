@@ -99,6 +99,18 @@ fi
 echo "tests/run.sh: cfn-lint over infra/*.json"
 "$cfnlint_venv/bin/cfn-lint" --include-checks I -- infra/*.json
 
+# cargo-lambda (PyPI, brings zig): the Lambda's tests run the function under
+# `cargo lambda watch`, invoke it, and try `cargo lambda deploy --dry`.
+cl_venv=$state/venv-cargo-lambda
+if ! "$cl_venv/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q '1\.9\.2'; then
+  py=$(pick_python) || { echo "tests/run.sh: need Python >= 3.9 for cargo-lambda" >&2; exit 1; }
+  echo "tests/run.sh: installing cargo-lambda into $cl_venv"
+  rm -rf "$cl_venv"
+  "$py" -m venv "$cl_venv"
+  "$cl_venv/bin/pip" install --quiet --disable-pip-version-check 'cargo-lambda==1.9.2'
+fi
+export CARGO_LAMBDA_BIN=$cl_venv/bin/cargo-lambda
+
 # One LocalStack for the sink tests (processor/sinks/tests/*_localstack.rs read
 # LOCALSTACK_ENDPOINT; without it they print that they skip), stopped on exit.
 if [ -n "${LOCALSTACK_PYTHON:-}" ]; then
