@@ -57,6 +57,30 @@ pub async fn accounts(
     Ok(out)
 }
 
+/// The id (`o-...`) of the organization the caller's account belongs to
+/// (`organizations:DescribeOrganization`): `--organization` admits its accounts' topics
+/// to the central queue by `aws:SourceOrgID`.
+pub async fn organization_id(base: &SdkConfig, home: &Identity) -> Result<String, Error> {
+    let call = Call {
+        account: &home.account,
+        region: "global",
+    };
+    let out = aws_sdk_organizations::Client::new(base)
+        .describe_organization()
+        .send()
+        .await
+        .map_err(|e| call.err("organizations:DescribeOrganization", "organization", e))?;
+    out.organization()
+        .and_then(|o| o.id())
+        .filter(|id| crate::config::is_organization_id(id))
+        .map(String::from)
+        .ok_or_else(|| {
+            Error::InvalidArgument(
+                "DescribeOrganization returned no organization id; pass --queue-org-id".into(),
+            )
+        })
+}
+
 /// Regions known to an account: name -> enabled (opted in or not needing opt-in).
 pub async fn region_map(
     ctx: &AccountCtx,

@@ -203,6 +203,27 @@ pub fn queue_policy_for_organization(
     queue_policy_document(statements)
 }
 
+/// The organization whose accounts' topics this tool's statement in an existing queue
+/// policy admits (`aws:SourceOrgID`), if it is the organization-wide statement.
+pub fn queue_policy_organization(policy: Option<&str>) -> Option<String> {
+    let v = policy.and_then(parse)?;
+    let statements = match &v["Statement"] {
+        Value::Array(a) => a.clone(),
+        s @ Value::Object(_) => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    statements
+        .iter()
+        .filter(|s| s["Sid"] == QUEUE_SID)
+        .filter_map(|s| s["Condition"].as_object())
+        .flat_map(|c| c.values())
+        .find_map(|op| match &op["aws:SourceOrgID"] {
+            Value::String(o) => Some(o.clone()),
+            Value::Array(a) => a.first().and_then(Value::as_str).map(String::from),
+            _ => None,
+        })
+}
+
 /// The statements of a queue policy other than this tool's.
 fn foreign_statements(existing: Option<&str>) -> Vec<Value> {
     let mut statements: Vec<Value> = match existing.and_then(parse) {
@@ -402,7 +423,10 @@ pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
     if cfg.organization {
         s.push(statement(
             "ListOrganizationAccounts",
-            &["organizations:ListAccounts"],
+            &[
+                "organizations:ListAccounts",
+                "organizations:DescribeOrganization",
+            ],
             all(),
         ));
     }

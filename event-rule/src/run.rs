@@ -80,6 +80,18 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
         account: home_id.account.clone(),
         sdk: base.clone(),
     };
+    // --organization admits the organization's topics by aws:SourceOrgID (as
+    // --queue-org-id does): one statement whatever the number of accounts.
+    let with_org;
+    let cfg = if cfg.organization && cfg.queue_org_id.is_none() {
+        with_org = Config {
+            queue_org_id: Some(discover::organization_id(&base, &home_id).await?),
+            ..cfg.clone()
+        };
+        &with_org
+    } else {
+        cfg
+    };
     let accounts = discover::accounts(cfg, &base, &home_id).await?;
     info!(command = cmd.name(), home_account = %home.account, accounts = accounts.len(), "starting");
 
@@ -471,6 +483,17 @@ async fn central_queue(
             }
             if !plan.changes.is_empty() {
                 r.outcome = Outcome::Drift;
+            }
+            // Which organization the queue admits, as read back from its policy.
+            let existing = observed
+                .queue
+                .as_ref()
+                .and_then(|q| q.attributes.get("Policy"))
+                .map(String::as_str);
+            if let Some(org) = crate::policy::queue_policy_organization(existing) {
+                r.notes.push(format!(
+                    "queue policy admits the topics of organization {org} (aws:SourceOrgID)"
+                ));
             }
             r.changes = plan.changes;
             r

@@ -118,7 +118,7 @@ fn run_inner(args: CatalogArgs) -> anyhow::Result<()> {
             let mut p = processor_catalog::Precision::default();
             for f in &files {
                 let text = std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?;
-                p.add_file(catalog, &text).with_context(|| format!("{f}"))?;
+                p.add_file(catalog, &text).with_context(|| f.to_string())?;
             }
             write!(out, "{}", p.table())?;
         }
