@@ -22,7 +22,8 @@
 //!   (not draining), and the metric names.
 //! - [`logging`]: `tracing` set-up, JSON or text.
 //! - [`policy`]: `processor policy run`, the least-privilege IAM policy of the
-//!   consumer for its queue and sinks.
+//!   consumer for its queue and sinks, and `processor policy lambda`, that of the
+//!   Lambda function's execution role.
 //!
 //! Shutdown: cancelling the token (SIGTERM/SIGINT in the binary) stops receiving,
 //! dispatches everything held, deletes what was accepted and returns within the grace

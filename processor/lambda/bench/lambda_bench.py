@@ -198,16 +198,29 @@ class Emulator:
             self.lock.notify_all()
 
 
-def spawn(binary, port, sink_out):
+def spawn(binary, port, sink_out, logs=subprocess.DEVNULL):
     env = {
         "PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{port}",
         "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_VERSION": "1",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_LAMBDA_LOG_LEVEL": "WARN",
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_LAMBDA_LOG_LEVEL": "INFO",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
         "PROCESSOR_SINKS": "stdout",
     }
-    return subprocess.Popen([binary], env=env, stdout=sink_out, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([binary], env=env, stdout=sink_out, stderr=logs)
+
+
+def ready_line(log_text):
+    """The function's `ready` line: its own init time, main() to ready, and parts."""
+    for line in log_text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("message") == "ready":
+            return entry
+    return None
 
 
 def vm_hwm_kib(pid):
@@ -240,11 +253,11 @@ def main():
     print(f"batch: {count} records, {len(event_bytes):,} bytes ({source})")
 
     with open(os.devnull, "wb") as devnull:
-        inits = []
+        inits, in_process, resolver = [], [], []
         for _ in range(a.cold_starts):
             emu = Emulator(event_bytes, 0)
             t0 = time.perf_counter()
-            p = spawn(a.binary, emu.port, devnull)
+            p = spawn(a.binary, emu.port, devnull, subprocess.PIPE)
             with emu.lock:
                 emu.lock.wait_for(lambda: emu.first_next is not None, timeout=30)
             if emu.first_next is None:
@@ -252,7 +265,12 @@ def main():
                 sys.exit("the function never asked for an event")
             inits.append(emu.first_next - t0)
             p.kill()
-            p.wait()
+            _, err = p.communicate()
+            ready = ready_line(err.decode(errors="replace"))
+            if ready is not None:
+                in_process.append(ready["init_ms"] / 1e3)
+                if "resolver_ms" in ready:
+                    resolver.append(ready["resolver_ms"] / 1e3)
             emu.server.shutdown()
 
         emu = Emulator(event_bytes, 0)
@@ -280,6 +298,10 @@ def main():
     ms = lambda s: f"{s * 1e3:.1f} ms"
     print(f"binary: {size / 1e6:.1f} MB, stripped {ssize / 1e6:.2f} MB ({ssize:,} bytes)")
     print(f"init (spawn to first next), {len(inits)} cold starts: best {ms(min(inits))}, median {ms(statistics.median(inits))}")
+    if in_process:
+        print(f"  of which main() to ready (the function's own init_ms): best {ms(min(in_process))}, median {ms(statistics.median(in_process))}")
+    if resolver:
+        print(f"  of which the resource catalog: median {ms(statistics.median(resolver))}")
     print(f"handler, {len(handler)} invocations of the batch: best {ms(min(handler))}, median {ms(statistics.median(handler))}, first {ms(handler[0])}; {failures} failures")
     print(f"peak RSS (VmHWM): {hwm / 1024:.1f} MiB (after the first invocation {before / 1024:.1f} MiB)")
 

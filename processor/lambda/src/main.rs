@@ -42,18 +42,25 @@ async fn serve(args: LambdaArgs, logs: LogBuffer, started: Instant) -> anyhow::R
             hook_logs.flush();
         },
     ));
-    let sdk = processor_consumer::load_aws_config(None).await;
+    let ms = |since: Instant| since.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
     let resolver = processor_lambda::resolver(args.pipeline.resolver);
+    let resolver_ms = ms(t);
+    let t = Instant::now();
+    let sdk = processor_consumer::load_aws_config(None).await;
     let function = Arc::new(
         Function::from_args(&args, &sdk, resolver)
             .await
             .context("setting up the function")?,
     );
+    let clients_ms = ms(t);
     if shutdown.await.is_err() {
         warn!("no graceful-shutdown hook (the extension could not be registered); buffered logs are written after each invocation only");
     }
     info!(
-        init_ms = started.elapsed().as_secs_f64() * 1e3,
+        init_ms = ms(started),
+        resolver_ms,
+        clients_ms,
         sinks = ?function.sinks().iter().map(|s| s.name().to_string()).collect::<Vec<_>>(),
         "ready"
     );
