@@ -39,6 +39,7 @@
 //! region the consumer runs in (`--region`/`AWS_REGION` when set, else the queue's),
 //! which is where the sink puts its events; give its ARN when it is elsewhere.
 
+use processor_core::arn::partition_for_region;
 use std::collections::BTreeSet;
 
 use clap::{Args, Subcommand};
@@ -186,21 +187,6 @@ impl QueueArn {
     }
 }
 
-/// The partition of a region.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("us-isob-") {
-        "aws-iso-b"
-    } else if region.starts_with("us-iso-") {
-        "aws-iso"
-    } else {
-        "aws"
-    }
-}
-
 /// The DNS suffix of a partition's service endpoints.
 fn dns_suffix(partition: &str) -> &'static str {
     match partition {
@@ -278,7 +264,7 @@ pub fn queue_arn(url: &str, fallback_region: Option<&str>) -> Result<QueueArn, P
     let partition = if host.ends_with(".amazonaws.com.cn") {
         "aws-cn"
     } else {
-        partition(&region)
+        partition_for_region(&region)
     };
     Ok(QueueArn {
         partition: partition.to_string(),
@@ -397,7 +383,7 @@ fn consumer_statements(
                     let region = region_flag.unwrap_or(&queue.region);
                     buses.insert(format!(
                         "arn:{}:events:{region}:{}:event-bus/{bus}",
-                        partition(region),
+                        partition_for_region(region),
                         queue.account
                     ));
                 }
