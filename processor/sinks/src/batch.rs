@@ -143,6 +143,40 @@ where
     }
 }
 
+/// Pairs one batch call's outcome with the requests behind it (`indices`), logging it
+/// once: per-entry results when the call went through, one error for all otherwise.
+pub(crate) fn settle_call(
+    kind: &'static str,
+    name: &str,
+    operation: &'static str,
+    indices: Vec<usize>,
+    outcome: Result<Vec<Result<(), SinkError>>, (ErrorKind, String)>,
+) -> Vec<(usize, Result<(), SinkError>)> {
+    match outcome {
+        Ok(results) => {
+            let failed = results.iter().filter(|r| r.is_err()).count();
+            if failed > 0 {
+                tracing::warn!(sink.kind = kind, sink.name = %name, messages = indices.len(), failed, "some messages were refused");
+            } else {
+                tracing::debug!(sink.kind = kind, sink.name = %name, messages = indices.len(), "delivered");
+            }
+            indices.into_iter().zip(results).collect()
+        }
+        Err((error_kind, message)) => {
+            tracing::warn!(
+                sink.kind = kind,
+                sink.name = %name,
+                messages = indices.len(),
+                error.kind = error_kind.as_str(),
+                error = %message,
+                "{operation} failed"
+            );
+            let err = SinkError::new(name, error_kind, message);
+            indices.into_iter().map(|i| (i, Err(err.clone()))).collect()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

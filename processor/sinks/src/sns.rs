@@ -126,33 +126,17 @@ impl SnsSink {
             .set_publish_batch_request_entries(Some(entries))
             .send()
             .await;
-        match sent {
+        let outcome = match sent {
             Ok(out) => {
                 let ids: Vec<&str> = out.successful().iter().filter_map(|s| s.id()).collect();
-                let results = map_response(&self.name, indices.len(), &ids, out.failed());
-                let failed = results.iter().filter(|r| r.is_err()).count();
-                if failed > 0 {
-                    tracing::warn!(sink.kind = "sns", sink.name = %self.name, messages = indices.len(), failed, "some messages were refused");
-                } else {
-                    tracing::debug!(sink.kind = "sns", sink.name = %self.name, messages = indices.len(), "delivered");
-                }
-                indices.into_iter().zip(results).collect()
+                Ok(map_response(&self.name, indices.len(), &ids, out.failed()))
             }
-            Err(e) => {
-                let kind = classify_call_error(&e);
-                let message = batch::call_error_message("PublishBatch", &e);
-                tracing::warn!(
-                    sink.kind = "sns",
-                    sink.name = %self.name,
-                    messages = indices.len(),
-                    error.kind = kind.as_str(),
-                    error = %message,
-                    "PublishBatch failed"
-                );
-                let err = SinkError::new(&self.name, kind, message);
-                indices.into_iter().map(|i| (i, Err(err.clone()))).collect()
-            }
-        }
+            Err(e) => Err((
+                classify_call_error(&e),
+                batch::call_error_message("PublishBatch", &e),
+            )),
+        };
+        batch::settle_call("sns", &self.name, "PublishBatch", indices, outcome)
     }
 }
 
