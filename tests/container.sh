@@ -237,6 +237,16 @@ wait_for() { # what seconds command...
   say "ok: $what"
 }
 
+# A container's log holds a line matching the pattern. Retried for a few seconds: conmon
+# may still be writing the last lines of an exited container when `podman wait` returns.
+log_has() { # container pattern
+  local deadline=$((SECONDS + 10))
+  until podman logs "$1" 2>&1 | grep -q -- "$2"; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.5
+  done
+}
+
 localstack_ready() { # port dir
   curl -fsS "http://127.0.0.1:$1/_localstack/health" | grep -q '"sqs": "\(available\|running\)"' \
     && grep -q 'Ready\.' "$2/localstack.log"
@@ -323,7 +333,8 @@ chain_test() {
   podman stop -t 30 "$name" >/dev/null
   code=$(podman wait "$name" 2>/dev/null || podman inspect --format '{{.State.ExitCode}}' "$name")
   expect_eq "exit code after SIGTERM" "$code" 0
-  podman logs "$name" 2>&1 | grep -q 'SIGTERM: draining' || die "no 'SIGTERM: draining' in the log"
+  log_has "$name" 'SIGTERM: draining' \
+    || die "no 'SIGTERM: draining' in the log: $(podman logs "$name" 2>&1 | tail -20)"
   expect_eq "queue after SIGTERM (visible, in flight)" \
     "$("$py" tests/container/chain.py depth --endpoint "$ls" --queue-url "$queue_url")" "0 0"
 
@@ -353,7 +364,8 @@ s = socket.socket(); s.bind(("127.0.0.1", '"$hang_port"')); s.listen(64); time.s
   curl -fsS "http://127.0.0.1:$drain_port/healthz" >/dev/null || die "/healthz is not 200 while draining"
   code=$(podman wait "$name")
   expect_eq "exit code after draining for the grace period" "$code" 0
-  podman logs "$name" 2>&1 | grep -q 'grace period over' || die "no 'grace period over' in the log"
+  log_has "$name" 'grace period over' \
+    || die "no 'grace period over' in the log: $(podman logs "$name" 2>&1 | tail -20)"
 }
 
 received_one() { # metrics port

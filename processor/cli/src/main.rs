@@ -19,9 +19,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use processor_core::{BasicResolver, Resolver};
+use processor_catalog::CatalogResolver;
+use processor_core::Resolver;
 
-use processor_consumer::{LogFormat, ResolverKind, RunArgs};
+use processor_consumer::{LogFormat, RunArgs};
 use tokio_util::sync::CancellationToken;
 
 /// Turns CloudTrail events into targeted rescan requests.
@@ -49,11 +50,9 @@ enum Command {
     Policy(processor_consumer::policy::PolicyArgs),
 }
 
-fn build_resolver(kind: ResolverKind) -> anyhow::Result<Arc<dyn Resolver>> {
-    Ok(match kind {
-        ResolverKind::Catalog => Arc::new(processor_catalog::Catalog::embedded()),
-        ResolverKind::Basic => Arc::new(BasicResolver),
-    })
+/// The catalog (parsed once) with this process's own memory of EC2 associations.
+fn build_resolver() -> Arc<dyn Resolver> {
+    Arc::new(CatalogResolver::new())
 }
 
 /// Cancels `stop` on SIGTERM or SIGINT.
@@ -74,7 +73,7 @@ async fn stop_on_signal(stop: CancellationToken) {
 }
 
 fn run_consumer(args: RunArgs) -> anyhow::Result<()> {
-    let resolver = build_resolver(args.pipeline.resolver)?;
+    let resolver = build_resolver();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -97,7 +96,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_consumer(*args),
         Command::Replay(args) => {
-            build_resolver(args.pipeline.resolver).and_then(|r| replay::run(args, r))
+            replay::run(args, build_resolver())
         }
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Wrap(args) => wrap_cmd::run(args),

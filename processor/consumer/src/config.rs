@@ -16,15 +16,6 @@ use processor_core::services::SEED_SERVICES;
 use processor_core::{FilterConfig, ProcessorConfig};
 use processor_sinks::SinkSpec;
 
-/// Which resolver maps events to resources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ResolverKind {
-    /// The generated catalog of every AWS write action (falls back to `resources`).
-    Catalog,
-    /// Only the record's `resources` field and the sample services' rules.
-    Basic,
-}
-
 /// Settings of the core pipeline.
 #[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
@@ -93,10 +84,6 @@ pub struct PipelineArgs {
     /// the cap.
     #[arg(long, env = "PROCESSOR_MAX_IN_FLIGHT_MESSAGES", default_value_t = DEFAULT_MAX_IN_FLIGHT_MESSAGES)]
     pub max_in_flight_messages: usize,
-
-    /// Resource resolver.
-    #[arg(long, env = "PROCESSOR_RESOLVER", value_enum, default_value_t = ResolverKind::Catalog)]
-    pub resolver: ResolverKind,
 }
 
 impl PipelineArgs {

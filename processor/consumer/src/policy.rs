@@ -39,11 +39,10 @@
 //! region the consumer runs in (`--region`/`AWS_REGION` when set, else the queue's),
 //! which is where the sink puts its events; give its ARN when it is elsewhere.
 
-use processor_core::arn::partition_for_region;
 use std::collections::BTreeSet;
 
 use clap::{Args, Subcommand};
-use processor_sinks::spec::Arn;
+use processor_core::arn::{partition_for_region, Arn};
 use processor_sinks::SinkSpec;
 use serde_json::{json, Value};
 

@@ -99,7 +99,7 @@ pub fn sns_delivery(
 /// receives. `multiline` writes SNS's own layout.
 pub fn sns_notification(message: &str, ids: &WrapIds<'_>, multiline: bool) -> String {
     let q = |v: &str| serde_json::to_string(v).unwrap_or_else(|_| "\"\"".into());
-    let region = ids.topic_arn.split(':').nth(3).unwrap_or("us-east-1");
+    let region = region_of(ids.topic_arn);
     let fields: [(&str, String); 9] = [
         ("Type", q("Notification")),
         ("MessageId", q(ids.sns_message_id)),
@@ -142,9 +142,17 @@ pub fn lambda_sqs_event(bodies: &[(&str, &str)], queue_arn: &str) -> String {
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
-                "awsRegion": queue_arn.split(':').nth(3).unwrap_or("us-east-1"),
+                "awsRegion": region_of(queue_arn),
             })
         })
         .collect();
     serde_json::json!({ "Records": records }).to_string()
+}
+
+/// The region of `arn`, or `us-east-1` for what is not an ARN with a region.
+fn region_of(arn: &str) -> &str {
+    crate::arn::Arn::parse(arn)
+        .map(|a| a.region)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("us-east-1")
 }

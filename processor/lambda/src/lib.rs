@@ -29,8 +29,8 @@ pub mod logging;
 use std::sync::Arc;
 
 use processor_consumer::subscribe::Confirmer;
-use processor_consumer::ResolverKind;
-use processor_core::{BasicResolver, Resolver};
+use processor_catalog::CatalogResolver;
+use processor_core::Resolver;
 use processor_sinks::{Sink, SinkError, SinkOptions};
 
 pub use config::LambdaArgs;
@@ -44,12 +44,11 @@ pub enum InitError {
     Sink(#[from] SinkError),
 }
 
-/// The resolver `kind` names; the catalog is parsed once per process.
-pub fn resolver(kind: ResolverKind) -> Arc<dyn Resolver> {
-    match kind {
-        ResolverKind::Catalog => Arc::new(processor_catalog::Catalog::embedded()),
-        ResolverKind::Basic => Arc::new(BasicResolver),
-    }
+/// The function's resolver: the embedded catalog (parsed once per process) with a
+/// memory of its own for EC2 associations, which lives as long as the execution
+/// environment.
+pub fn resolver() -> Arc<dyn Resolver> {
+    Arc::new(CatalogResolver::new())
 }
 
 impl Function {

@@ -44,7 +44,7 @@ async fn serve(args: LambdaArgs, logs: LogBuffer, started: Instant) -> anyhow::R
     ));
     let ms = |since: Instant| since.elapsed().as_secs_f64() * 1e3;
     let t = Instant::now();
-    let resolver = processor_lambda::resolver(args.pipeline.resolver);
+    let resolver = processor_lambda::resolver();
     let resolver_ms = ms(t);
     let t = Instant::now();
     let sdk = processor_consumer::load_aws_config(None).await;

@@ -12,7 +12,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use common::{read, sns, subscription_message};
 use processor_consumer::subscribe::Confirmer;
-use processor_consumer::ResolverKind;
 use processor_core::wrap::lambda_sqs_event;
 use processor_core::ProcessorConfig;
 use processor_lambda::Function;
@@ -56,7 +55,7 @@ async fn confirmed_through_the_api_only_for_allowed_accounts() {
     let confirmer = Confirmer::new(sdk, vec![ACCOUNT.to_string()]);
     let f = Function::new(
         ProcessorConfig::default(),
-        processor_lambda::resolver(ResolverKind::Basic),
+        processor_lambda::resolver(),
         Vec::new(),
         Some(confirmer),
     );

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use processor_consumer::subscribe::Confirmer;
-use processor_consumer::ResolverKind;
 mod common;
 
 use common::{record, sns, subscription_confirmation, write, TOPIC};
@@ -103,7 +102,7 @@ fn event(bodies: &[(&str, String)]) -> SqsEvent {
 fn function(sinks: Vec<Arc<dyn Sink>>, confirmer: Option<Confirmer>) -> Function {
     Function::new(
         ProcessorConfig::default(),
-        processor_lambda::resolver(ResolverKind::Catalog),
+        processor_lambda::resolver(),
         sinks,
         confirmer,
     )

@@ -38,7 +38,7 @@ use futures::stream::{self, StreamExt};
 use processor_core::RescanRequest;
 
 use crate::batch::{self, code_and_message};
-use crate::spec::Arn;
+use processor_core::arn::Arn;
 use crate::{ErrorKind, Sink, SinkError, SinkOptions};
 
 /// The source of every event.

@@ -38,7 +38,7 @@ use futures::stream::{self, StreamExt};
 use processor_core::RescanRequest;
 
 use crate::batch::{self, EntryFailure, ACCESS_DENIED_CODES};
-use crate::spec::Arn;
+use processor_core::arn::Arn;
 use crate::sqs::{deduplication_id, message_group_id};
 use crate::{ErrorKind, Sink, SinkError, SinkOptions};
 

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use reqwest::Url;
 
 use crate::SinkError;
+use processor_core::arn::Arn;
 
 /// What [`SinkError::sink`] says for a `--sink` value that does not parse.
 const SPEC_LABEL: &str = "--sink";
@@ -126,42 +127,6 @@ fn check_url(s: &str, needs_path: bool) -> Result<Url, String> {
         );
     }
     Ok(url)
-}
-
-/// The parts of an ARN, `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` (the resource
-/// may itself hold `:` and `/`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arn<'a> {
-    /// `aws`, `aws-cn`, `aws-us-gov`, ...
-    pub partition: &'a str,
-    /// The service prefix (`sns`, `events`, `sqs`).
-    pub service: &'a str,
-    /// The region; empty for global resources.
-    pub region: &'a str,
-    /// The account id; empty for some resources.
-    pub account: &'a str,
-    /// Everything after the account.
-    pub resource: &'a str,
-}
-
-impl<'a> Arn<'a> {
-    /// Splits `s` into its parts; `None` unless it starts with `arn:`, has all six
-    /// parts and non-empty partition, service and resource.
-    pub fn parse(s: &'a str) -> Option<Arn<'a>> {
-        let mut parts = s.splitn(6, ':');
-        if parts.next()? != "arn" {
-            return None;
-        }
-        let arn = Arn {
-            partition: parts.next()?,
-            service: parts.next()?,
-            region: parts.next()?,
-            account: parts.next()?,
-            resource: parts.next()?,
-        };
-        (!arn.partition.is_empty() && !arn.service.is_empty() && !arn.resource.is_empty())
-            .then_some(arn)
-    }
 }
 
 /// Whether `s` is a 12-digit account id.
@@ -392,34 +357,6 @@ mod tests {
         let e = "kinesis:stream".parse::<SinkSpec>().unwrap_err();
         assert!(e.message.contains("sns:TOPIC_ARN"), "{e}");
         assert!(e.message.contains("eventbridge:BUS_NAME_OR_ARN"), "{e}");
-    }
-
-    #[test]
-    fn arns_split_into_their_parts() {
-        assert_eq!(
-            Arn::parse("arn:aws:events:us-east-1:123456789012:event-bus/a:b"),
-            Some(Arn {
-                partition: "aws",
-                service: "events",
-                region: "us-east-1",
-                account: "123456789012",
-                resource: "event-bus/a:b",
-            })
-        );
-        assert_eq!(
-            Arn::parse("arn:aws:s3:::bucket").map(|a| (a.region, a.account, a.resource)),
-            Some(("", "", "bucket"))
-        );
-        for bad in [
-            "",
-            "arn",
-            "arn:aws:sns",
-            "urn:aws:sns:r:a:x",
-            "arn:aws:sns:r:a:",
-            "arn::sns:r:a:x",
-        ] {
-            assert_eq!(Arn::parse(bad), None, "{bad}");
-        }
     }
 
     #[test]

@@ -42,9 +42,6 @@ struct Args {
     /// Rounds of each pass.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
-    /// Resolver for pass (a): `catalog` or `basic`.
-    #[arg(long, default_value = "catalog")]
-    resolver: String,
     /// Only build the bodies file (input of the queue benchmark,
     /// `processor-consumer`'s `queue_bench` example), then stop.
     #[arg(long)]
@@ -62,10 +59,7 @@ fn main() -> anyhow::Result<()> {
             }
         },
     };
-    let resolver: Arc<dyn Resolver> = match args.resolver.as_str() {
-        "catalog" => Arc::new(processor_catalog::CatalogResolver::new()),
-        other => bail!("unknown resolver `{other}` (only `catalog`)"),
-    };
+    let resolver: Arc<dyn Resolver> = Arc::new(processor_catalog::CatalogResolver::new());
     let t = Instant::now();
     let bytes = build_bodies(&records_path, &args.file, args.messages)?;
     eprintln!(
@@ -93,7 +87,7 @@ fn main() -> anyhow::Result<()> {
     }
     let n = args.messages as f64;
     println!("messages:                  {}", args.messages);
-    println!("resolver:                  {}", args.resolver);
+    println!("resolver:                  catalog");
     println!(
         "(a) pipeline:              {:>10.0} msg/s  ({:.2}s)",
         n / best_a,
