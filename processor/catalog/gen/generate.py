@@ -741,13 +741,24 @@ class Generator:
             # it, typed by the ARN templates.
             nj = "".join(noun)
 
-            def names_the_noun(n):
-                stem = n[:-3] if n.endswith("arn") else None
+            def stem_names_the_noun(stem):
                 # `jobArn` for `CreateClassificationJob`; but the policy an
                 # `AttachRolePolicy` attaches is not what it changed.
-                return stem is not None and (
-                    stem == "" or stem == nj or (len(stem) >= 3 and nj.endswith(stem) and verb not in RELATION_VERBS)
-                )
+                return stem == "" or stem == nj or (len(stem) >= 3 and nj.endswith(stem) and verb not in RELATION_VERBS)
+
+            def names_the_noun(n):
+                if not n.endswith("arn"):
+                    return False
+                stem = n[:-3]
+                if stem_names_the_noun(stem):
+                    return True
+                # A build or version of the resource, where the resource's template
+                # has the version in it (Image Builder's `componentBuildVersionArn`
+                # for `DeleteComponent`).
+                for suffix in ("buildversion",):
+                    if stem.endswith(suffix) and len(stem) > len(suffix):
+                        return stem_names_the_noun(stem[: -len(suffix)])
+                return False
 
             # At the top (`jobArn`) or in the new resource's structure
             # (`{"policy": {"policySummary": {"arn": ...}}}`): the shallowest wins.
