@@ -5,13 +5,16 @@
 use std::time::{Duration, SystemTime};
 
 use aws_config::{retry::RetryConfig, timeout::TimeoutConfig, BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::{provider::ProvideCredentials, Credentials};
+use aws_credential_types::provider::{
+    error::CredentialsError, future, ProvideCredentials, SharedCredentialsProvider,
+};
+use aws_credential_types::Credentials;
 use aws_smithy_http_client::{
     tls::{self, rustls_provider::CryptoMode},
     Builder,
 };
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::error::{source_chain, Call, Error};
 
@@ -164,44 +167,40 @@ impl AccountCtx {
     }
 }
 
-/// Assumes `role_arn` in `account` with the base credentials and returns a context
-/// acting in that account.
+/// Assumes `role_arn` in `account` with the base credentials for the default session
+/// duration ([`DEFAULT_SESSION_DURATION_SECS`]); see [`assume_for`].
 pub async fn assume(base: &SdkConfig, account: &str, role_arn: &str) -> Result<AccountCtx, Error> {
-    let fail = |message: String| Error::AssumeRole {
+    let session = Duration::from_secs(crate::config::DEFAULT_SESSION_DURATION_SECS.into());
+    assume_for(base, account, role_arn, session).await
+}
+
+/// Assumes `role_arn` in `account` with the base credentials and returns a context
+/// acting in that account. The role is assumed once here, so an account whose role
+/// cannot be assumed fails now with [`Error::AssumeRole`]. The context's credentials
+/// are renewed (AssumeRole again) [`renew_early`] before each session of `session`
+/// ends, so a run may outlast a session.
+pub async fn assume_for(
+    base: &SdkConfig,
+    account: &str,
+    role_arn: &str,
+    session: Duration,
+) -> Result<AccountCtx, Error> {
+    let role = AssumedRole {
+        sts: aws_sdk_sts::Client::new(base),
         account: account.to_string(),
         role_arn: role_arn.to_string(),
-        message,
+        session_secs: i32::try_from(session.as_secs()).unwrap_or(i32::MAX),
     };
-    let out = aws_sdk_sts::Client::new(base)
-        .assume_role()
-        .role_arn(role_arn)
-        .role_session_name(SESSION_NAME)
-        .duration_seconds(3600)
-        .send()
-        .await
-        .map_err(|e| {
-            let e = Call {
-                account,
-                region: "global",
-            }
-            .err("sts:AssumeRole", role_arn, e);
-            fail(format!("{}: {}", e.code, e.message))
-        })?;
-    let c = out
-        .credentials()
-        .ok_or_else(|| fail("STS returned no credentials".into()))?;
-    let expiry = SystemTime::try_from(*c.expiration()).ok();
-    let creds = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_string()),
-        expiry,
-        "event-rule-assume-role",
-    );
+    let first = role.fetch().await?;
     debug!(account, role_arn, "assumed role");
+    let provider = RefreshingRole {
+        current: tokio::sync::Mutex::new(first),
+        early: renew_early(session),
+        role,
+    };
     let sdk = base
         .to_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .credentials_provider(SharedCredentialsProvider::new(provider))
         .build();
     info!(account, role_arn, "acting in account through role");
     Ok(AccountCtx {
@@ -210,9 +209,112 @@ pub async fn assume(base: &SdkConfig, account: &str, role_arn: &str) -> Result<A
     })
 }
 
+/// The role of one target account, as STS AssumeRole parameters.
+#[derive(Debug)]
+struct AssumedRole {
+    sts: aws_sdk_sts::Client,
+    account: String,
+    role_arn: String,
+    session_secs: i32,
+}
+
+impl AssumedRole {
+    /// One STS AssumeRole call: fresh credentials, or [`Error::AssumeRole`].
+    async fn fetch(&self) -> Result<Credentials, Error> {
+        let (account, role_arn) = (self.account.as_str(), self.role_arn.as_str());
+        let fail = |message: String| Error::AssumeRole {
+            account: account.to_string(),
+            role_arn: role_arn.to_string(),
+            message,
+        };
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(SESSION_NAME)
+            .duration_seconds(self.session_secs)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = Call {
+                    account,
+                    region: "global",
+                }
+                .err("sts:AssumeRole", role_arn, e);
+                fail(format!("{}: {}: {}", e.action, e.code, e.message))
+            })?;
+        let c = out
+            .credentials()
+            .ok_or_else(|| fail("STS returned no credentials".into()))?;
+        let expiry = SystemTime::try_from(*c.expiration()).ok();
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            expiry,
+            "event-rule-assume-role",
+        ))
+    }
+}
+
+/// How long before its session ends an assumed role is assumed again: half the
+/// session, at most five minutes (and more than the SDK identity cache's own 10 to 15 s,
+/// so the cache finds renewed credentials when it asks).
+pub fn renew_early(session: Duration) -> Duration {
+    (session / 2).min(Duration::from_secs(300))
+}
+
+/// Credentials of an assumed role: first the ones [`assume_for`] obtained, then new
+/// ones (AssumeRole again, one call however many callers wait) whenever they are
+/// within `early` of their expiry. The SDK's identity cache asks it before its own
+/// cached copy expires; callers that sign requests themselves (EC2's Query API) ask it
+/// for every request, and get the held credentials.
+#[derive(Debug)]
+struct RefreshingRole {
+    current: tokio::sync::Mutex<Credentials>,
+    early: Duration,
+    role: AssumedRole,
+}
+
+impl ProvideCredentials for RefreshingRole {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let mut current = self.current.lock().await;
+            let renew_at = current
+                .expiry()
+                .map(|e| e.checked_sub(self.early).unwrap_or(SystemTime::UNIX_EPOCH));
+            let now = SystemTime::now();
+            if renew_at.is_some_and(|t| now >= t) {
+                debug!(account = %self.role.account, role_arn = %self.role.role_arn, "renewing assumed-role credentials");
+                match self.role.fetch().await {
+                    Ok(fresh) => *current = fresh,
+                    // A failed renewal is retried on the next request; the held
+                    // credentials serve until they actually expire.
+                    Err(e) if current.expiry().is_some_and(|x| now < x) => {
+                        warn!(account = %self.role.account, error = %e, "renewing assumed-role credentials failed; the current ones are still valid");
+                    }
+                    Err(e) => return Err(CredentialsError::provider_error(e)),
+                }
+            }
+            Ok(current.clone())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renewal_margin() {
+        let s = Duration::from_secs;
+        assert_eq!(renew_early(s(3600)), s(300));
+        assert_eq!(renew_early(s(900)), s(300));
+        assert_eq!(renew_early(s(20)), s(10));
+    }
 
     #[test]
     fn arns() {

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use clap::Args;
+use processor_core::pipeline::DEFAULT_MAX_HOLD_SECS;
 use processor_core::services::ServiceSet;
 
 use crate::error::Error;
@@ -27,6 +28,55 @@ pub const DEFAULT_SCANNER_ROLE: &str = "cloudcoreo-scanner";
 pub const DEFAULT_TAG_KEY: &str = "managed-by";
 /// Default tag value put on every created resource.
 pub const DEFAULT_TAG_VALUE: &str = "cloudcoreo-event-rule";
+/// Default number of account-regions worked on at once.
+pub const DEFAULT_CONCURRENCY: u32 = 128;
+/// Default number of accounts prepared at once.
+pub const DEFAULT_ACCOUNT_CONCURRENCY: u32 = 32;
+/// Default duration, in seconds, of the sessions of roles assumed in member accounts.
+pub const DEFAULT_SESSION_DURATION_SECS: u32 = 3600;
+
+/// Default receives before a message moves to the dead-letter queue.
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
+/// Fewest and most receives SQS accepts in a redrive policy.
+pub const MAX_RECEIVE_COUNT_RANGE: (u32, u32) = (1, 1000);
+
+/// How many times a Lambda consumer's timeout the queue's visibility timeout must be
+/// at least (AWS's guidance for SQS event sources: a batch may be retried while the
+/// function is throttled, and each try must finish before the message reappears).
+pub const LAMBDA_VISIBILITY_FACTOR: u32 = 6;
+/// Default timeout of the processor as a Lambda function (the `processor-lambda`
+/// template's `Timeout`), seconds.
+pub const DEFAULT_LAMBDA_TIMEOUT_SECS: u32 = 60;
+/// Timeouts Lambda accepts, seconds.
+pub const LAMBDA_TIMEOUT_RANGE: (u32, u32) = (1, 900);
+/// Default visibility timeout of the central queue, seconds: six times the Lambda
+/// consumer's default timeout (360 s).
+///
+/// `processor run` asks for its own visibility timeout on every receive (120 s by
+/// default, which must exceed its `--max-hold`) and extends it while a request is
+/// held, so the queue's value only governs consumers that do not ask: the Lambda
+/// event source mapping, and ad-hoc readers. 360 s is the Lambda's need, and leaves
+/// well over the processor's longest hold ([`DEFAULT_MAX_HOLD_SECS`], 60 s) as margin
+/// should a consumer hold messages the way `processor run` does without asking.
+pub const DEFAULT_VISIBILITY_TIMEOUT_SECS: u32 =
+    LAMBDA_VISIBILITY_FACTOR * DEFAULT_LAMBDA_TIMEOUT_SECS;
+/// Visibility timeouts SQS accepts, seconds (up to 12 hours).
+pub const VISIBILITY_TIMEOUT_RANGE: (u32, u32) = (0, 43_200);
+/// Default long-poll wait of receives that do not set their own
+/// (`ReceiveMessageWaitTimeSeconds`), seconds: SQS's maximum, as `processor run` uses.
+pub const DEFAULT_RECEIVE_WAIT_SECS: u32 = 20;
+/// Long-poll waits SQS accepts, seconds.
+pub const RECEIVE_WAIT_RANGE: (u32, u32) = (0, 20);
+/// Default time the central queue keeps a message, seconds: 4 days (SQS's default),
+/// long enough to ride out a consumer outage over a weekend.
+pub const DEFAULT_MESSAGE_RETENTION_SECS: u32 = 345_600;
+/// Retention periods SQS accepts, seconds: 1 minute to 14 days.
+pub const MESSAGE_RETENTION_RANGE: (u32, u32) = (60, 1_209_600);
+
+// `processor run` dispatches a request before its messages' visibility runs out; a
+// queue default below its longest hold would hand held messages to another consumer.
+const _: () = assert!(DEFAULT_VISIBILITY_TIMEOUT_SECS > DEFAULT_MAX_HOLD_SECS);
+const _: () = assert!(DEFAULT_VISIBILITY_TIMEOUT_SECS <= VISIBILITY_TIMEOUT_RANGE.1);
 
 /// Configuration of `event-rule`, shared by `setup`, `plan`, `status`, `teardown` and
 /// `policy`. Endpoints, profiles and credentials are left to the AWS SDK's usual
@@ -84,8 +134,32 @@ pub struct Config {
     pub dlq_name: Option<String>,
 
     /// Receives before a message moves to the dead-letter queue (1 to 1000).
-    #[arg(long, env = "EVENT_RULE_MAX_RECEIVE_COUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    #[arg(long, env = "EVENT_RULE_MAX_RECEIVE_COUNT", default_value_t = DEFAULT_MAX_RECEIVE_COUNT, value_parser = clap::value_parser!(u32).range(i64::from(MAX_RECEIVE_COUNT_RANGE.0)..=i64::from(MAX_RECEIVE_COUNT_RANGE.1)), global = true)]
     pub max_receive_count: u32,
+
+    /// The central queue's visibility timeout, seconds: how long a received message
+    /// stays hidden from other consumers. Default:
+    /// [`LAMBDA_VISIBILITY_FACTOR`] x `--lambda-timeout` when that is given, else
+    /// [`DEFAULT_VISIBILITY_TIMEOUT_SECS`]. `None` here means that default; use
+    /// [`Config::visibility_timeout`] for the value.
+    #[arg(long = "visibility-timeout", env = "EVENT_RULE_VISIBILITY_TIMEOUT", value_name = "SECS", help = visibility_help(), value_parser = clap::value_parser!(u32).range(i64::from(VISIBILITY_TIMEOUT_RANGE.0)..=i64::from(VISIBILITY_TIMEOUT_RANGE.1)), global = true)]
+    pub visibility_timeout_secs: Option<u32>,
+
+    /// Timeout of a Lambda function consuming the queue, seconds: the visibility
+    /// timeout must be at least [`LAMBDA_VISIBILITY_FACTOR`] times this, and is derived
+    /// from it unless `--visibility-timeout` is given.
+    #[arg(long, env = "EVENT_RULE_LAMBDA_TIMEOUT", value_name = "SECS", help = lambda_timeout_help(), value_parser = clap::value_parser!(u32).range(i64::from(LAMBDA_TIMEOUT_RANGE.0)..=i64::from(LAMBDA_TIMEOUT_RANGE.1)), global = true)]
+    pub lambda_timeout: Option<u32>,
+
+    /// Long-poll wait of receives that do not set their own
+    /// (`ReceiveMessageWaitTimeSeconds`), seconds.
+    #[arg(long, env = "EVENT_RULE_RECEIVE_WAIT_TIME", value_name = "SECS", default_value_t = DEFAULT_RECEIVE_WAIT_SECS, value_parser = clap::value_parser!(u32).range(i64::from(RECEIVE_WAIT_RANGE.0)..=i64::from(RECEIVE_WAIT_RANGE.1)), global = true)]
+    pub receive_wait_time: u32,
+
+    /// How long the central queue keeps a message (`MessageRetentionPeriod`), seconds;
+    /// the dead-letter queue keeps them the maximum, 14 days.
+    #[arg(long, env = "EVENT_RULE_MESSAGE_RETENTION", value_name = "SECS", default_value_t = DEFAULT_MESSAGE_RETENTION_SECS, value_parser = clap::value_parser!(u32).range(i64::from(MESSAGE_RETENTION_RANGE.0)..=i64::from(MESSAGE_RETENTION_RANGE.1)), global = true)]
+    pub message_retention: u32,
 
     /// KMS key for the queues' server-side encryption. Default: SQS-managed SSE.
     #[arg(long, env = "EVENT_RULE_QUEUE_KMS_KEY", global = true)]
@@ -124,6 +198,17 @@ pub struct Config {
     #[arg(long, env = "EVENT_RULE_ADOPT", global = true)]
     pub adopt: bool,
 
+    /// Setup: drop the statements of the queue policy and the topic policies that
+    /// event-rule did not write (found by their Sid), instead of keeping them next to
+    /// its own. Teardown keeps them regardless.
+    #[arg(long, env = "EVENT_RULE_REPLACE_FOREIGN_STATEMENTS", global = true)]
+    pub replace_foreign_statements: bool,
+
+    /// Status: count statements event-rule did not write in the queue policy or a
+    /// topic policy as drift (exit code 2), not only report them.
+    #[arg(long, env = "EVENT_RULE_STRICT", global = true)]
+    pub strict: bool,
+
     /// Create the read-only scanner role (SecurityAudit) in every target account,
     /// trusted by this principal ARN only. Requires `--scanner-external-id`.
     #[arg(
@@ -142,13 +227,26 @@ pub struct Config {
     #[arg(long, env = "EVENT_RULE_SCANNER_ROLE_NAME", default_value = DEFAULT_SCANNER_ROLE, global = true)]
     pub scanner_role_name: String,
 
-    /// Regions worked on at once, over all accounts.
-    #[arg(long, env = "EVENT_RULE_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
+    /// Account-regions worked on at once, over all accounts. Each one's calls are made
+    /// in turn, so API rate limits (per account and region) are not the bound; the
+    /// round trips are.
+    #[arg(long, env = "EVENT_RULE_CONCURRENCY", default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
     pub concurrency: u32,
 
     /// Accounts prepared (role assumed, regions listed) at once.
-    #[arg(long, env = "EVENT_RULE_ACCOUNT_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64), global = true)]
+    #[arg(long, env = "EVENT_RULE_ACCOUNT_CONCURRENCY", default_value_t = DEFAULT_ACCOUNT_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
     pub account_concurrency: u32,
+
+    /// Seconds each assumed-role session lasts (STS accepts 900 up to the role's
+    /// maximum, at most 43,200, and at most 3,600 when the base credentials are
+    /// themselves a role's). Credentials are renewed before they expire, so a run may
+    /// take longer than one session.
+    #[arg(long, env = "EVENT_RULE_SESSION_DURATION", default_value_t = DEFAULT_SESSION_DURATION_SECS, value_parser = clap::value_parser!(u32).range(900..=43_200), global = true)]
+    pub session_duration: u32,
+
+    /// No progress line on stderr (it is only drawn when stderr is a terminal).
+    #[arg(long, env = "EVENT_RULE_NO_PROGRESS", global = true)]
+    pub no_progress: bool,
 
     /// Attempts per AWS call; throttling and transient errors are retried with
     /// exponential backoff and jitter.
@@ -169,7 +267,11 @@ impl Default for Config {
             account_roles: Vec::new(),
             queue_name: DEFAULT_QUEUE_NAME.into(),
             dlq_name: None,
-            max_receive_count: 5,
+            max_receive_count: DEFAULT_MAX_RECEIVE_COUNT,
+            visibility_timeout_secs: None,
+            lambda_timeout: None,
+            receive_wait_time: DEFAULT_RECEIVE_WAIT_SECS,
+            message_retention: DEFAULT_MESSAGE_RETENTION_SECS,
             queue_kms_key: None,
             queue_org_id: None,
             topic_name: DEFAULT_TOPIC_NAME.into(),
@@ -178,14 +280,39 @@ impl Default for Config {
             tag_key: DEFAULT_TAG_KEY.into(),
             tag_value: DEFAULT_TAG_VALUE.into(),
             adopt: false,
+            replace_foreign_statements: false,
+            strict: false,
             scanner_principal: None,
             scanner_external_id: None,
             scanner_role_name: DEFAULT_SCANNER_ROLE.into(),
-            concurrency: 32,
-            account_concurrency: 8,
+            concurrency: DEFAULT_CONCURRENCY,
+            account_concurrency: DEFAULT_ACCOUNT_CONCURRENCY,
+            session_duration: DEFAULT_SESSION_DURATION_SECS,
+            no_progress: false,
             max_attempts: 8,
         }
     }
+}
+
+fn visibility_help() -> String {
+    let (min, max) = VISIBILITY_TIMEOUT_RANGE;
+    format!(
+        "The central queue's visibility timeout, seconds ({min} to {max}): how long a received \
+         message stays hidden from other consumers. `processor run` asks for its own on each \
+         receive; a Lambda consumer uses this one. Default: {LAMBDA_VISIBILITY_FACTOR} times \
+         --lambda-timeout when that is given, else {DEFAULT_VISIBILITY_TIMEOUT_SECS} \
+         ({LAMBDA_VISIBILITY_FACTOR} times the processor-lambda template's \
+         {DEFAULT_LAMBDA_TIMEOUT_SECS} s timeout)"
+    )
+}
+
+fn lambda_timeout_help() -> String {
+    let (min, max) = LAMBDA_TIMEOUT_RANGE;
+    format!(
+        "Timeout of a Lambda function consuming the queue, seconds ({min} to {max}): the \
+         visibility timeout is then {LAMBDA_VISIBILITY_FACTOR} times this, or, with \
+         --visibility-timeout, must be at least that"
+    )
 }
 
 fn parse_services(s: &str) -> Result<ServiceSet, String> {
@@ -265,6 +392,9 @@ impl Config {
         // The CLI's ranges refuse 0; a library caller could pass it and wait forever.
         if self.concurrency == 0 || self.account_concurrency == 0 {
             return bad("--concurrency and --account-concurrency must be at least 1".into());
+        }
+        if self.session_duration == 0 {
+            return bad("--session-duration must be at least 1 second".into());
         }
         if !is_region_name(&self.home_region) {
             return bad(format!("`{}` is not a region name", self.home_region));
@@ -346,8 +476,72 @@ impl Config {
             }
             (None, None) => {}
         }
+        self.validate_queue_attributes()?;
         crate::pattern::build(&self.services)?;
         Ok(())
+    }
+
+    /// The central queue's attributes: each within what SQS (or Lambda) accepts (the
+    /// CLI's ranges check this too; a library caller may not), and a visibility timeout
+    /// long enough for a Lambda consumer's timeout.
+    fn validate_queue_attributes(&self) -> Result<(), Error> {
+        let in_range = |flag: &str, value: u32, (min, max): (u32, u32)| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::InvalidArgument(format!(
+                    "{flag} {value} is outside {min} to {max}"
+                )))
+            }
+        };
+        in_range(
+            "--max-receive-count",
+            self.max_receive_count,
+            MAX_RECEIVE_COUNT_RANGE,
+        )?;
+        in_range(
+            "--receive-wait-time",
+            self.receive_wait_time,
+            RECEIVE_WAIT_RANGE,
+        )?;
+        in_range(
+            "--message-retention",
+            self.message_retention,
+            MESSAGE_RETENTION_RANGE,
+        )?;
+        if let Some(t) = self.lambda_timeout {
+            in_range("--lambda-timeout", t, LAMBDA_TIMEOUT_RANGE)?;
+        }
+        in_range(
+            "--visibility-timeout",
+            self.visibility_timeout(),
+            VISIBILITY_TIMEOUT_RANGE,
+        )?;
+        if let (Some(lambda), Some(visibility)) =
+            (self.lambda_timeout, self.visibility_timeout_secs)
+        {
+            let least = LAMBDA_VISIBILITY_FACTOR * lambda;
+            if visibility < least {
+                return Err(Error::InvalidArgument(format!(
+                    "--visibility-timeout {visibility} is shorter than {LAMBDA_VISIBILITY_FACTOR} \
+                     times --lambda-timeout {lambda} ({least} s): a message would reappear while \
+                     the function may still be working on it; raise it or leave it out"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The central queue's visibility timeout, seconds: `--visibility-timeout`, else
+    /// [`LAMBDA_VISIBILITY_FACTOR`] times `--lambda-timeout`, else
+    /// [`DEFAULT_VISIBILITY_TIMEOUT_SECS`].
+    pub fn visibility_timeout(&self) -> u32 {
+        self.visibility_timeout_secs.unwrap_or_else(|| {
+            self.lambda_timeout
+                .map_or(DEFAULT_VISIBILITY_TIMEOUT_SECS, |t| {
+                    LAMBDA_VISIBILITY_FACTOR.saturating_mul(t)
+                })
+        })
     }
 
     /// Name of the dead-letter queue.
@@ -463,6 +657,68 @@ mod tests {
     }
 
     #[test]
+    fn queue_attributes_default_and_derive_from_a_lambda_timeout() {
+        let c = Config::default();
+        assert_eq!(c.visibility_timeout(), DEFAULT_VISIBILITY_TIMEOUT_SECS);
+        // The default suits a Lambda with the template's timeout, and `processor run`.
+        assert!(c.visibility_timeout() >= LAMBDA_VISIBILITY_FACTOR * DEFAULT_LAMBDA_TIMEOUT_SECS);
+        assert!(c.visibility_timeout() > DEFAULT_MAX_HOLD_SECS);
+        let lambda = Config {
+            lambda_timeout: Some(300),
+            ..Config::default()
+        };
+        lambda.validate().unwrap();
+        assert_eq!(lambda.visibility_timeout(), 1800);
+        let explicit = Config {
+            visibility_timeout_secs: Some(45),
+            ..Config::default()
+        };
+        explicit.validate().unwrap();
+        assert_eq!(explicit.visibility_timeout(), 45);
+        // Given both, the visibility must be at least six times the Lambda's timeout.
+        let enough = Config {
+            visibility_timeout_secs: Some(1800),
+            lambda_timeout: Some(300),
+            ..Config::default()
+        };
+        enough.validate().unwrap();
+        assert_eq!(enough.visibility_timeout(), 1800);
+        let short = Config {
+            visibility_timeout_secs: Some(1799),
+            ..enough.clone()
+        };
+        assert!(matches!(short.validate(), Err(Error::InvalidArgument(m))
+            if m.contains("--visibility-timeout 1799") && m.contains("1800 s")));
+        // Out of SQS's or Lambda's ranges (a library caller skips clap's checks).
+        for bad in [
+            Config {
+                lambda_timeout: Some(901),
+                ..Config::default()
+            },
+            Config {
+                visibility_timeout_secs: Some(43_201),
+                ..Config::default()
+            },
+            Config {
+                receive_wait_time: 21,
+                ..Config::default()
+            },
+            Config {
+                message_retention: 59,
+                ..Config::default()
+            },
+            Config {
+                max_receive_count: 0,
+                ..Config::default()
+            },
+        ] {
+            assert!(
+                matches!(bad.validate(), Err(Error::InvalidArgument(m)) if m.contains("outside"))
+            );
+        }
+    }
+
+    #[test]
     fn role_arns() {
         let mut c = Config::default();
         c.account_roles
@@ -489,5 +745,18 @@ mod tests {
         );
         assert!(parse_account_role("2=R").is_err());
         assert!(parse_account_role("222222222222").is_err());
+    }
+
+    #[test]
+    fn session_duration() {
+        let c = Config::default();
+        assert_eq!(c.session_duration, DEFAULT_SESSION_DURATION_SECS);
+        let zero = Config {
+            session_duration: 0,
+            ..c
+        };
+        assert!(
+            matches!(zero.validate(), Err(Error::InvalidArgument(m)) if m.contains("--session-duration"))
+        );
     }
 }

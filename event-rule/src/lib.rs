@@ -19,9 +19,11 @@
 //!   `EVENT_RULE_*` environment fallbacks), argument validation and names.
 //! - [`pattern`]: the EventBridge pattern built from the service lists shared with the
 //!   processor (`processor_core::services`), checked against the 2,048-character quota.
-//! - [`policy`]: topic, queue and scanner-trust policy documents, their semantic
-//!   comparison, and the minimal IAM policy of each command (`event-rule policy`).
-//! - [`plan`]: desired and observed state and the pure diff between them ([`Change`]s);
+//! - [`policy`]: the resource policies the tool writes (topic, queue, scanner trust),
+//!   their semantic comparison, and the statements others wrote into them (foreign).
+//! - [`iam`]: the tool's own least-privilege identity policy per command
+//!   (`event-rule policy`).
+//! - [`plan`]: desired and observed state and the pure diff between them ([`ResourceChange`]s);
 //!   no I/O, so every decision is unit-tested.
 //! - [`aws`]: SDK configuration (rustls + ring, retries with backoff, timeouts), ARNs,
 //!   caller identity, assuming roles into member accounts ([`aws::AccountCtx`]).
@@ -32,6 +34,7 @@
 //!   queue, one account-region, and the optional scanner role.
 //! - [`run`]: the orchestration: bounded concurrency over accounts and regions, each
 //!   failure kept to its own [`Row`].
+//! - [`progress`]: the progress line drawn on a terminal during long runs.
 //! - [`report`]: the per account/region [`Report`], as a table or JSON.
 //! - [`templates`]: the CloudFormation templates under `infra/`, generated from the
 //!   same policy, pattern and name builders (`event-rule templates`).
@@ -44,9 +47,11 @@ pub mod config;
 pub mod discover;
 pub mod ec2;
 pub mod error;
+pub mod iam;
 pub mod pattern;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod queue;
 pub mod region;
 pub mod report;
@@ -56,6 +61,6 @@ pub mod templates;
 
 pub use config::Config;
 pub use error::Error;
-pub use plan::Change;
-pub use report::{Outcome, Report, Row, Scope};
+pub use plan::ResourceChange;
+pub use report::{Report, Row, RowOutcome, RowScope};
 pub use run::{run, Command};

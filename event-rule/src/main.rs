@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use event_rule::policy::{self, ToolCommand};
+use event_rule::iam::{self, ToolCommand};
 use event_rule::{aws, Command, Config};
 
 /// Set up, verify and tear down the CloudTrail -> EventBridge -> SNS -> SQS event
@@ -83,7 +83,7 @@ async fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let cmd = match cli.command {
         Cmd::Policy { for_command } => {
             cli.config.validate()?;
-            let doc = policy::tool_policy(for_command, &cli.config);
+            let doc = iam::tool_policy(for_command, &cli.config);
             println!("{}", serde_json::to_string_pretty(&doc)?);
             return Ok(ExitCode::SUCCESS);
         }

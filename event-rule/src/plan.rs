@@ -51,7 +51,7 @@ impl fmt::Display for Resource {
 /// What happens to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Action {
+pub enum ChangeKind {
     /// It is missing and gets created.
     Create,
     /// It exists and one aspect gets changed.
@@ -81,18 +81,18 @@ pub enum Aspect {
 
 /// One change to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Change {
+pub struct ResourceChange {
     /// The resource.
     pub resource: Resource,
     /// What happens.
-    pub action: Action,
+    pub action: ChangeKind,
     /// To which part.
     pub aspect: Aspect,
 }
 
-impl Change {
-    const fn new(resource: Resource, action: Action, aspect: Aspect) -> Self {
-        Change {
+impl ResourceChange {
+    const fn new(resource: Resource, action: ChangeKind, aspect: Aspect) -> Self {
+        ResourceChange {
             resource,
             action,
             aspect,
@@ -100,24 +100,24 @@ impl Change {
     }
     /// Creates the whole resource.
     pub const fn create(resource: Resource) -> Self {
-        Self::new(resource, Action::Create, Aspect::Whole)
+        Self::new(resource, ChangeKind::Create, Aspect::Whole)
     }
     /// Updates one aspect.
     pub const fn update(resource: Resource, aspect: Aspect) -> Self {
-        Self::new(resource, Action::Update, aspect)
+        Self::new(resource, ChangeKind::Update, aspect)
     }
     /// Deletes the whole resource.
     pub const fn delete(resource: Resource) -> Self {
-        Self::new(resource, Action::Delete, Aspect::Whole)
+        Self::new(resource, ChangeKind::Delete, Aspect::Whole)
     }
 }
 
-impl fmt::Display for Change {
+impl fmt::Display for ResourceChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let action = match self.action {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Delete => "delete",
+            ChangeKind::Create => "create",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
         };
         let aspect = match self.aspect {
             Aspect::Whole => return write!(f, "{action} {}", self.resource),
@@ -143,8 +143,12 @@ pub fn has_tags(actual: &BTreeMap<String, String>, wanted: &BTreeMap<String, Str
 pub struct RegionDesired {
     /// Topic ARN.
     pub topic_arn: String,
-    /// Topic policy document.
+    /// This tool's topic policy document (its statements only; see
+    /// [`RegionDesired::topic_policy_for`]).
     pub topic_policy: Value,
+    /// Drop the statements of an existing topic policy that this tool did not write
+    /// instead of keeping them.
+    pub replace_foreign: bool,
     /// KMS key for the topic, if encryption is wanted.
     pub topic_kms: Option<String>,
     /// Rule name.
@@ -161,6 +165,19 @@ pub struct RegionDesired {
     pub queue_arn: String,
     /// Tags on topic and rule.
     pub tags: BTreeMap<String, String>,
+}
+
+impl RegionDesired {
+    /// The topic policy to write over `existing` (as read back): this tool's
+    /// statements, with the foreign ones of `existing` kept unless `replace_foreign`.
+    pub fn topic_policy_for(&self, existing: Option<&str>) -> Value {
+        policy::with_foreign(
+            &self.topic_policy,
+            existing,
+            policy::TOPIC_SIDS,
+            self.replace_foreign,
+        )
+    }
 }
 
 /// The topic as read back.
@@ -243,6 +260,26 @@ impl RegionObserved {
     pub fn is_empty(&self) -> bool {
         self.topic.is_none() && self.rule.is_none() && self.subscriptions.is_empty()
     }
+
+    /// The statements of the topic policy this tool did not write, described (see
+    /// [`policy::describe_statement`]).
+    pub fn foreign_statements(&self) -> Vec<String> {
+        let existing = self.topic.as_ref().and_then(|t| t.policy.as_deref());
+        policy::foreign_statements(existing, policy::TOPIC_SIDS)
+            .iter()
+            .map(policy::describe_statement)
+            .collect()
+    }
+}
+
+/// The state of a policy's foreign statements for a report: `ok` when there are none,
+/// else how many and which.
+pub fn foreign_check(described: &[String]) -> String {
+    match described.len() {
+        0 => "ok".into(),
+        1 => format!("1 foreign statement: {}", described[0]),
+        n => format!("{n} foreign statements: {}", described.join("; ")),
+    }
 }
 
 fn unmanaged(resource: &str, tags: &BTreeMap<String, String>) -> Error {
@@ -263,36 +300,37 @@ pub fn diff_region(
     d: &RegionDesired,
     o: &RegionObserved,
     adopt: bool,
-) -> Result<Vec<Change>, Error> {
+) -> Result<Vec<ResourceChange>, Error> {
     let mut out = Vec::new();
     match &o.topic {
-        None => out.push(Change::create(Resource::Topic)),
+        None => out.push(ResourceChange::create(Resource::Topic)),
         Some(t) => {
             if !has_tags(&t.tags, &d.tags) {
                 if !adopt {
                     return Err(unmanaged(&d.topic_arn, &d.tags));
                 }
-                out.push(Change::update(Resource::Topic, Aspect::Tags));
+                out.push(ResourceChange::update(Resource::Topic, Aspect::Tags));
             }
-            if !policy::same(t.policy.as_deref(), &d.topic_policy) {
-                out.push(Change::update(Resource::Topic, Aspect::Policy));
+            let wanted = d.topic_policy_for(t.policy.as_deref());
+            if !policy::same(t.policy.as_deref(), &wanted) {
+                out.push(ResourceChange::update(Resource::Topic, Aspect::Policy));
             }
             if d.topic_kms.is_some() && t.kms != d.topic_kms {
-                out.push(Change::update(Resource::Topic, Aspect::Encryption));
+                out.push(ResourceChange::update(Resource::Topic, Aspect::Encryption));
             }
         }
     }
     match &o.rule {
         None => {
-            out.push(Change::create(Resource::Rule));
-            out.push(Change::create(Resource::Target));
+            out.push(ResourceChange::create(Resource::Rule));
+            out.push(ResourceChange::create(Resource::Target));
         }
         Some(r) => {
             if !has_tags(&r.tags, &d.tags) {
                 if !adopt {
                     return Err(unmanaged(&d.rule_arn, &d.tags));
                 }
-                out.push(Change::update(Resource::Rule, Aspect::Tags));
+                out.push(ResourceChange::update(Resource::Rule, Aspect::Tags));
             }
             let pattern_ok = r
                 .pattern
@@ -302,36 +340,42 @@ pub fn diff_region(
                 || r.state.as_deref() != Some("ENABLED")
                 || r.description.as_deref() != Some(d.description.as_str())
             {
-                out.push(Change::update(Resource::Rule, Aspect::Definition));
+                out.push(ResourceChange::update(Resource::Rule, Aspect::Definition));
             }
             match r.targets.iter().find(|(id, _)| id == &d.target_id) {
-                None => out.push(Change::create(Resource::Target)),
+                None => out.push(ResourceChange::create(Resource::Target)),
                 Some((id, arn)) if arn != &d.topic_arn || r.rewritten.contains(id) => {
-                    out.push(Change::update(Resource::Target, Aspect::Definition))
+                    out.push(ResourceChange::update(Resource::Target, Aspect::Definition))
                 }
                 Some(_) => {}
             }
         }
     }
     if o.subscriptions.is_empty() {
-        out.push(Change::create(Resource::Subscription));
+        out.push(ResourceChange::create(Resource::Subscription));
     } else if o.subscriptions.iter().any(SubscriptionState::drifted) {
-        out.push(Change::update(Resource::Subscription, Aspect::Definition));
+        out.push(ResourceChange::update(
+            Resource::Subscription,
+            Aspect::Definition,
+        ));
     }
     Ok(out)
 }
 
 /// What teardown removes in a region: only what carries our tags, and the
 /// subscriptions of our topic to our queue.
-pub fn teardown_region(d: &RegionDesired, o: &RegionObserved) -> (Vec<Change>, Vec<String>) {
+pub fn teardown_region(
+    d: &RegionDesired,
+    o: &RegionObserved,
+) -> (Vec<ResourceChange>, Vec<String>) {
     let mut out = Vec::new();
     let mut notes = Vec::new();
     if let Some(r) = &o.rule {
         if has_tags(&r.tags, &d.tags) {
             if r.targets.iter().any(|(id, _)| id == &d.target_id) {
-                out.push(Change::delete(Resource::Target));
+                out.push(ResourceChange::delete(Resource::Target));
             }
-            out.push(Change::delete(Resource::Rule));
+            out.push(ResourceChange::delete(Resource::Rule));
         } else {
             notes.push(format!(
                 "left rule {} alone: not tagged by event-rule",
@@ -342,9 +386,9 @@ pub fn teardown_region(d: &RegionDesired, o: &RegionObserved) -> (Vec<Change>, V
     match &o.topic {
         Some(t) if has_tags(&t.tags, &d.tags) => {
             if !o.subscriptions.is_empty() {
-                out.push(Change::delete(Resource::Subscription));
+                out.push(ResourceChange::delete(Resource::Subscription));
             }
-            out.push(Change::delete(Resource::Topic));
+            out.push(ResourceChange::delete(Resource::Topic));
         }
         Some(_) => notes.push(format!(
             "left topic {} alone: not tagged by event-rule",
@@ -352,7 +396,7 @@ pub fn teardown_region(d: &RegionDesired, o: &RegionObserved) -> (Vec<Change>, V
         )),
         None => {
             if !o.subscriptions.is_empty() {
-                out.push(Change::delete(Resource::Subscription));
+                out.push(ResourceChange::delete(Resource::Subscription));
             }
         }
     }
@@ -372,6 +416,15 @@ pub struct QueueDesired {
     pub kms: Option<String>,
     /// Receives before a message moves to the dead-letter queue.
     pub max_receive_count: u32,
+    /// The queue's visibility timeout, seconds.
+    pub visibility_timeout: u32,
+    /// The queue's long-poll wait for receives that set none, seconds.
+    pub receive_wait: u32,
+    /// How long the queue keeps a message, seconds.
+    pub retention: u32,
+    /// Drop the statements of the queue policy this tool did not write instead of
+    /// keeping them.
+    pub replace_foreign: bool,
     /// `(organization id, topic ARN pattern)`: the queue policy admits the topics of
     /// the organization's accounts instead of listing them.
     pub organization: Option<(String, String)>,
@@ -380,7 +433,7 @@ pub struct QueueDesired {
 }
 
 /// Seconds the dead-letter queue keeps messages: the maximum, 14 days.
-pub const DLQ_RETENTION_SECONDS: u32 = 1_209_600;
+pub const DLQ_RETENTION_SECONDS: u32 = crate::config::MESSAGE_RETENTION_RANGE.1;
 
 impl QueueDesired {
     fn sse_attrs(&self) -> Vec<(&'static str, String)> {
@@ -411,6 +464,12 @@ impl QueueDesired {
     /// Attributes of the queue (without its policy).
     pub fn queue_attributes(&self) -> Vec<(&'static str, String)> {
         let mut v = self.sse_attrs();
+        v.push(("VisibilityTimeout", self.visibility_timeout.to_string()));
+        v.push((
+            "ReceiveMessageWaitTimeSeconds",
+            self.receive_wait.to_string(),
+        ));
+        v.push(("MessageRetentionPeriod", self.retention.to_string()));
         v.push((
             "RedrivePolicy",
             serde_json::json!({
@@ -434,6 +493,40 @@ impl QueueDesired {
     }
 }
 
+/// The attributes among `wanted` (encryption aside, which is its own change) that
+/// `actual` lacks or holds another value of, as `(name, actual, wanted)`.
+pub fn differing_attributes(
+    actual: &HashMap<String, String>,
+    wanted: &[(&'static str, String)],
+) -> Vec<(&'static str, Option<String>, String)> {
+    wanted
+        .iter()
+        .filter(|(k, v)| match *k {
+            "SqsManagedSseEnabled" | "KmsMasterKeyId" => false,
+            "RedrivePolicy" => !same_redrive(actual.get(*k), v),
+            _ => actual.get(*k) != Some(v),
+        })
+        .map(|(k, v)| (*k, actual.get(*k).cloned(), v.clone()))
+        .collect()
+}
+
+/// Notes naming each attribute of the queues that differs from `d`, with its value
+/// and the wanted one (`status` and `plan` say what a definition change is about).
+pub fn queue_attribute_notes(d: &QueueDesired, o: &QueueObserved) -> Vec<String> {
+    let mut out = Vec::new();
+    for (label, q, wanted) in [
+        ("dead-letter queue", &o.dlq, d.dlq_attributes()),
+        ("queue", &o.queue, d.queue_attributes()),
+    ] {
+        let Some(q) = q else { continue };
+        for (name, actual, want) in differing_attributes(&q.attributes, &wanted) {
+            let actual = actual.unwrap_or_else(|| "unset".into());
+            out.push(format!("{label} {name} is {actual}, wanted {want}"));
+        }
+    }
+    out
+}
+
 /// A queue as read back.
 #[derive(Debug, Clone, Default)]
 pub struct QueueState {
@@ -454,11 +547,30 @@ pub struct QueueObserved {
     pub queue: Option<QueueState>,
 }
 
+impl QueueObserved {
+    /// The queue's policy as read back.
+    pub fn policy(&self) -> Option<&str> {
+        self.queue
+            .as_ref()
+            .and_then(|q| q.attributes.get("Policy"))
+            .map(String::as_str)
+    }
+
+    /// The statements of the queue policy this tool did not write, described (see
+    /// [`policy::describe_statement`]).
+    pub fn foreign_statements(&self) -> Vec<String> {
+        policy::foreign_statements(self.policy(), policy::QUEUE_SIDS)
+            .iter()
+            .map(policy::describe_statement)
+            .collect()
+    }
+}
+
 /// The queue changes, and the policy to set (`None`: remove it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuePlan {
     /// Changes in the order they must be applied.
-    pub changes: Vec<Change>,
+    pub changes: Vec<ResourceChange>,
     /// The policy the queue should end with.
     pub policy: Option<Value>,
 }
@@ -513,31 +625,26 @@ pub fn diff_queue(
     let check = |q: &QueueState,
                  arn: &str,
                  attrs: Vec<(&'static str, String)>,
-                 changes: &mut Vec<Change>,
+                 changes: &mut Vec<ResourceChange>,
                  res: Resource| {
         if !has_tags(&q.tags, &d.tags) {
             if !adopt {
                 return Err(unmanaged(arn, &d.tags));
             }
-            changes.push(Change::update(res, Aspect::Tags));
+            changes.push(ResourceChange::update(res, Aspect::Tags));
         }
         // Encryption and the rest are separate changes, so fixing one never rewrites
         // the other (a customer key stays when only the redrive policy changed).
         if !d.encryption_ok(&q.attributes) {
-            changes.push(Change::update(res, Aspect::Encryption));
+            changes.push(ResourceChange::update(res, Aspect::Encryption));
         }
-        let attrs_ok = attrs.iter().all(|(k, v)| match *k {
-            "SqsManagedSseEnabled" | "KmsMasterKeyId" => true,
-            "RedrivePolicy" => same_redrive(q.attributes.get(*k), v),
-            _ => q.attributes.get(*k) == Some(v),
-        });
-        if !attrs_ok {
-            changes.push(Change::update(res, Aspect::Definition));
+        if !differing_attributes(&q.attributes, &attrs).is_empty() {
+            changes.push(ResourceChange::update(res, Aspect::Definition));
         }
         Ok(())
     };
     match &o.dlq {
-        None => changes.push(Change::create(Resource::DeadLetterQueue)),
+        None => changes.push(ResourceChange::create(Resource::DeadLetterQueue)),
         Some(q) => check(
             q,
             &d.dlq_arn,
@@ -546,27 +653,25 @@ pub fn diff_queue(
             Resource::DeadLetterQueue,
         )?,
     }
-    let existing_policy = o
-        .queue
-        .as_ref()
-        .and_then(|q| q.attributes.get("Policy"))
-        .map(String::as_str);
+    let existing_policy = o.policy();
     let current = policy::queue_policy_sources(existing_policy);
     let wanted = policy_sources(&current, sources);
+    // The policy whose foreign statements are kept: none with `replace_foreign`.
+    let kept = existing_policy.filter(|_| !d.replace_foreign);
     let new_policy = match &d.organization {
         Some((org, topics)) => Some(policy::queue_policy_for_organization(
             &d.queue_arn,
-            existing_policy,
+            kept,
             topics,
             org,
         )),
-        None => policy::queue_policy(&d.queue_arn, existing_policy, &wanted)?,
+        None => policy::queue_policy(&d.queue_arn, kept, &wanted)?,
     };
     match &o.queue {
         None => {
-            changes.push(Change::create(Resource::Queue));
+            changes.push(ResourceChange::create(Resource::Queue));
             if new_policy.is_some() {
-                changes.push(Change::create(Resource::QueuePolicy));
+                changes.push(ResourceChange::create(Resource::QueuePolicy));
             }
         }
         Some(q) => {
@@ -587,9 +692,11 @@ pub fn diff_queue(
             };
             if !policy_ok {
                 changes.push(match (&new_policy, current.is_empty()) {
-                    (None, _) => Change::delete(Resource::QueuePolicy),
-                    (Some(_), true) => Change::create(Resource::QueuePolicy),
-                    (Some(_), false) => Change::update(Resource::QueuePolicy, Aspect::Policy),
+                    (None, _) => ResourceChange::delete(Resource::QueuePolicy),
+                    (Some(_), true) => ResourceChange::create(Resource::QueuePolicy),
+                    (Some(_), false) => {
+                        ResourceChange::update(Resource::QueuePolicy, Aspect::Policy)
+                    }
                 });
             }
         }
@@ -633,19 +740,22 @@ pub fn diff_role(
     tags: &BTreeMap<String, String>,
     o: Option<&RoleState>,
     adopt: bool,
-) -> Result<Vec<Change>, Error> {
+) -> Result<Vec<ResourceChange>, Error> {
     let Some(r) = o else {
-        return Ok(vec![Change::create(Resource::ScannerRole)]);
+        return Ok(vec![ResourceChange::create(Resource::ScannerRole)]);
     };
     let mut out = Vec::new();
     if !has_tags(&r.tags, tags) {
         if !adopt {
             return Err(unmanaged(role_arn, tags));
         }
-        out.push(Change::update(Resource::ScannerRole, Aspect::Tags));
+        out.push(ResourceChange::update(Resource::ScannerRole, Aspect::Tags));
     }
     if !policy::same(r.trust.as_deref(), trust) {
-        out.push(Change::update(Resource::ScannerRole, Aspect::Policy));
+        out.push(ResourceChange::update(
+            Resource::ScannerRole,
+            Aspect::Policy,
+        ));
     }
     // Read-only means SecurityAudit and nothing else: another managed policy or any
     // inline policy is drift, which setup removes.
@@ -653,7 +763,10 @@ pub fn diff_role(
         && r.attached.iter().all(|a| a == managed_policy_arn)
         && r.inline.is_empty();
     if !only_audit {
-        out.push(Change::update(Resource::ScannerRole, Aspect::Attachment));
+        out.push(ResourceChange::update(
+            Resource::ScannerRole,
+            Aspect::Attachment,
+        ));
     }
     Ok(out)
 }
@@ -675,6 +788,7 @@ mod tests {
         let rule_arn = "arn:aws:events:eu-west-1:222222222222:rule/cloudcoreo-events".to_string();
         RegionDesired {
             topic_policy: policy::topic_policy(&topic_arn, &rule_arn, "222222222222", None),
+            replace_foreign: false,
             topic_arn,
             topic_kms: None,
             rule_name: "cloudcoreo-events".into(),
@@ -719,10 +833,10 @@ mod tests {
         assert_eq!(
             c,
             vec![
-                Change::create(Resource::Topic),
-                Change::create(Resource::Rule),
-                Change::create(Resource::Target),
-                Change::create(Resource::Subscription)
+                ResourceChange::create(Resource::Topic),
+                ResourceChange::create(Resource::Rule),
+                ResourceChange::create(Resource::Target),
+                ResourceChange::create(Resource::Subscription)
             ]
         );
     }
@@ -736,7 +850,10 @@ mod tests {
     #[test]
     fn a_filtering_or_raw_subscription_is_drift() {
         let d = desired();
-        let repair = vec![Change::update(Resource::Subscription, Aspect::Definition)];
+        let repair = vec![ResourceChange::update(
+            Resource::Subscription,
+            Aspect::Definition,
+        )];
         let mut o = in_sync(&d);
         o.subscriptions[0].filter_policy = filter_policy(Some(r#"{"eventName":["X"]}"#));
         assert_eq!(diff_region(&d, &o, false).unwrap(), repair);
@@ -761,21 +878,21 @@ mod tests {
         o.rule.as_mut().unwrap().pattern = Some(r#"{"detail-type":["Other"]}"#.into());
         assert_eq!(
             diff_region(&d, &o, false).unwrap(),
-            vec![Change::update(Resource::Rule, Aspect::Definition)]
+            vec![ResourceChange::update(Resource::Rule, Aspect::Definition)]
         );
 
         let mut o = in_sync(&d);
         o.rule.as_mut().unwrap().targets.clear();
         assert_eq!(
             diff_region(&d, &o, false).unwrap(),
-            vec![Change::create(Resource::Target)]
+            vec![ResourceChange::create(Resource::Target)]
         );
 
         let mut o = in_sync(&d);
         o.rule.as_mut().unwrap().targets[0].1 = "arn:aws:sns:eu-west-1:222222222222:other".into();
         assert_eq!(
             diff_region(&d, &o, false).unwrap(),
-            vec![Change::update(Resource::Target, Aspect::Definition)]
+            vec![ResourceChange::update(Resource::Target, Aspect::Definition)]
         );
 
         // An input transformer on our target rewrites what reaches the topic.
@@ -783,7 +900,7 @@ mod tests {
         o.rule.as_mut().unwrap().rewritten = vec![d.target_id.clone()];
         assert_eq!(
             diff_region(&d, &o, false).unwrap(),
-            vec![Change::update(Resource::Target, Aspect::Definition)]
+            vec![ResourceChange::update(Resource::Target, Aspect::Definition)]
         );
 
         let mut o = in_sync(&d);
@@ -792,8 +909,8 @@ mod tests {
         assert_eq!(
             diff_region(&d, &o, false).unwrap(),
             vec![
-                Change::update(Resource::Topic, Aspect::Policy),
-                Change::create(Resource::Subscription)
+                ResourceChange::update(Resource::Topic, Aspect::Policy),
+                ResourceChange::create(Resource::Subscription)
             ]
         );
 
@@ -801,7 +918,7 @@ mod tests {
         o.rule.as_mut().unwrap().state = Some("DISABLED".into());
         assert_eq!(
             diff_region(&d, &o, false).unwrap(),
-            vec![Change::update(Resource::Rule, Aspect::Definition)]
+            vec![ResourceChange::update(Resource::Rule, Aspect::Definition)]
         );
 
         let d2 = RegionDesired {
@@ -810,7 +927,7 @@ mod tests {
         };
         assert_eq!(
             diff_region(&d2, &in_sync(&d), false).unwrap(),
-            vec![Change::update(Resource::Topic, Aspect::Encryption)]
+            vec![ResourceChange::update(Resource::Topic, Aspect::Encryption)]
         );
     }
 
@@ -823,7 +940,7 @@ mod tests {
         assert!(matches!(&err, Error::Unmanaged { resource, .. } if resource == &d.topic_arn));
         assert_eq!(
             diff_region(&d, &o, true).unwrap(),
-            vec![Change::update(Resource::Topic, Aspect::Tags)]
+            vec![ResourceChange::update(Resource::Topic, Aspect::Tags)]
         );
     }
 
@@ -834,10 +951,10 @@ mod tests {
         assert_eq!(
             c,
             vec![
-                Change::delete(Resource::Target),
-                Change::delete(Resource::Rule),
-                Change::delete(Resource::Subscription),
-                Change::delete(Resource::Topic)
+                ResourceChange::delete(Resource::Target),
+                ResourceChange::delete(Resource::Rule),
+                ResourceChange::delete(Resource::Subscription),
+                ResourceChange::delete(Resource::Topic)
             ]
         );
         assert!(notes.is_empty());
@@ -847,8 +964,8 @@ mod tests {
         assert_eq!(
             c,
             vec![
-                Change::delete(Resource::Subscription),
-                Change::delete(Resource::Topic)
+                ResourceChange::delete(Resource::Subscription),
+                ResourceChange::delete(Resource::Topic)
             ]
         );
         assert_eq!(notes.len(), 1);
@@ -861,6 +978,10 @@ mod tests {
             dlq_arn: "arn:aws:sqs:us-west-2:111111111111:q-dlq".into(),
             kms: None,
             max_receive_count: 5,
+            visibility_timeout: 360,
+            receive_wait: 20,
+            retention: 345_600,
+            replace_foreign: false,
             organization: None,
             tags: tags(),
         }
@@ -917,7 +1038,10 @@ mod tests {
         let plan = diff_queue(&org, &o, &Sources::Add(&topics), false).unwrap();
         assert_eq!(
             plan.changes,
-            vec![Change::update(Resource::QueuePolicy, Aspect::Policy)]
+            vec![ResourceChange::update(
+                Resource::QueuePolicy,
+                Aspect::Policy
+            )]
         );
         let want = policy::queue_policy_for_organization(
             &org.queue_arn,
@@ -988,9 +1112,9 @@ mod tests {
         assert_eq!(
             plan.changes,
             vec![
-                Change::create(Resource::DeadLetterQueue),
-                Change::create(Resource::Queue),
-                Change::create(Resource::QueuePolicy)
+                ResourceChange::create(Resource::DeadLetterQueue),
+                ResourceChange::create(Resource::Queue),
+                ResourceChange::create(Resource::QueuePolicy)
             ]
         );
         let o = q_in_sync(&d, &s);
@@ -1008,13 +1132,19 @@ mod tests {
         let plan = diff_queue(&d, &o, &Sources::Add(&s2), false).unwrap();
         assert_eq!(
             plan.changes,
-            vec![Change::update(Resource::QueuePolicy, Aspect::Policy)]
+            vec![ResourceChange::update(
+                Resource::QueuePolicy,
+                Aspect::Policy
+            )]
         );
         let allowed = policy::queue_policy_sources(Some(&plan.policy.unwrap().to_string()));
         assert_eq!(allowed.len(), 2);
         // Teardown of the last topic removes the policy.
         let plan = diff_queue(&d, &o, &Sources::Remove(&s, &BTreeSet::new()), false).unwrap();
-        assert_eq!(plan.changes, vec![Change::delete(Resource::QueuePolicy)]);
+        assert_eq!(
+            plan.changes,
+            vec![ResourceChange::delete(Resource::QueuePolicy)]
+        );
         assert!(plan.policy.is_none());
         // A changed redrive count or lost encryption updates the definition only.
         let d5 = QueueDesired {
@@ -1024,7 +1154,7 @@ mod tests {
         let plan = diff_queue(&d5, &o, &Sources::Add(&s), false).unwrap();
         assert_eq!(
             plan.changes,
-            vec![Change::update(Resource::Queue, Aspect::Definition)]
+            vec![ResourceChange::update(Resource::Queue, Aspect::Definition)]
         );
         let mut o2 = o.clone();
         o2.dlq
@@ -1035,7 +1165,7 @@ mod tests {
         let plan = diff_queue(&d, &o2, &Sources::Add(&s), false).unwrap();
         assert_eq!(
             plan.changes,
-            vec![Change::update(
+            vec![ResourceChange::update(
                 Resource::DeadLetterQueue,
                 Aspect::Encryption
             )]
@@ -1049,7 +1179,7 @@ mod tests {
         let plan = diff_queue(&d5, &o4, &Sources::Add(&s), false).unwrap();
         assert_eq!(
             plan.changes,
-            vec![Change::update(Resource::Queue, Aspect::Definition)]
+            vec![ResourceChange::update(Resource::Queue, Aspect::Definition)]
         );
         assert_eq!(
             d.sse_update_attrs(),
@@ -1070,7 +1200,7 @@ mod tests {
         let pa = "arn:aws:iam::aws:policy/SecurityAudit";
         assert_eq!(
             diff_role("r", &trust, pa, &tags(), None, false).unwrap(),
-            vec![Change::create(Resource::ScannerRole)]
+            vec![ResourceChange::create(Resource::ScannerRole)]
         );
         let ok = RoleState {
             trust: Some(trust.to_string()),
@@ -1096,21 +1226,243 @@ mod tests {
         for r in [&wider, &inline] {
             assert_eq!(
                 diff_role("r", &trust, pa, &tags(), Some(r), false).unwrap(),
-                vec![Change::update(Resource::ScannerRole, Aspect::Attachment)]
+                vec![ResourceChange::update(
+                    Resource::ScannerRole,
+                    Aspect::Attachment
+                )]
             );
         }
         let other = policy::scanner_trust("arn:aws:iam::999999999999:root", "x-2");
         assert_eq!(
             diff_role("r", &other, pa, &tags(), Some(&ok), false).unwrap(),
-            vec![Change::update(Resource::ScannerRole, Aspect::Policy)]
+            vec![ResourceChange::update(
+                Resource::ScannerRole,
+                Aspect::Policy
+            )]
+        );
+    }
+
+    const PUBLIC_SEND: &str = r#"{"Sid":"Public","Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"*"}"#;
+
+    /// `o` with `statement` added to the queue policy.
+    fn with_queue_statement(o: &QueueObserved, statement: &str) -> QueueObserved {
+        let mut o = o.clone();
+        let q = o.queue.as_mut().unwrap();
+        let mut doc: Value = serde_json::from_str(&q.attributes["Policy"]).unwrap();
+        doc["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, serde_json::from_str(statement).unwrap());
+        q.attributes.insert("Policy".into(), doc.to_string());
+        o
+    }
+
+    #[test]
+    fn queue_attributes_follow_the_consumers_and_differences_are_drift() {
+        let d = qd();
+        let s: BTreeSet<String> = ["arn:aws:sns:eu-west-1:1:t".to_string()].into();
+        let attrs: HashMap<&str, String> = d.queue_attributes().into_iter().collect();
+        assert_eq!(attrs["VisibilityTimeout"], "360");
+        assert_eq!(attrs["ReceiveMessageWaitTimeSeconds"], "20");
+        assert_eq!(attrs["MessageRetentionPeriod"], "345600");
+        let o = q_in_sync(&d, &s);
+        assert!(queue_attribute_notes(&d, &o).is_empty());
+        // Each attribute changed on its own, or missing (a queue made by hand with SQS's
+        // defaults): the queue's definition is updated, nothing else.
+        for (name, value) in [
+            ("VisibilityTimeout", Some("30")),
+            ("ReceiveMessageWaitTimeSeconds", Some("0")),
+            ("MessageRetentionPeriod", Some("60")),
+            ("VisibilityTimeout", None),
+        ] {
+            let mut o2 = o.clone();
+            let qa = &mut o2.queue.as_mut().unwrap().attributes;
+            match value {
+                Some(v) => qa.insert(name.into(), v.into()),
+                None => qa.remove(name),
+            };
+            let plan = diff_queue(&d, &o2, &Sources::Add(&s), false).unwrap();
+            assert_eq!(
+                plan.changes,
+                vec![ResourceChange::update(Resource::Queue, Aspect::Definition)],
+                "{name}={value:?}"
+            );
+            let want = attrs[name].clone();
+            let is = value.unwrap_or("unset");
+            assert_eq!(
+                queue_attribute_notes(&d, &o2),
+                vec![format!("queue {name} is {is}, wanted {want}")]
+            );
+        }
+        // The same attributes on the dead-letter queue are not ours to set.
+        let mut o3 = o.clone();
+        o3.dlq
+            .as_mut()
+            .unwrap()
+            .attributes
+            .insert("VisibilityTimeout".into(), "30".into());
+        assert!(diff_queue(&d, &o3, &Sources::Add(&s), false)
+            .unwrap()
+            .changes
+            .is_empty());
+        // A wanted value differing from what is there, e.g. a longer visibility.
+        let longer = QueueDesired {
+            visibility_timeout: 5400,
+            ..qd()
+        };
+        assert_eq!(
+            diff_queue(&longer, &o, &Sources::Add(&s), false)
+                .unwrap()
+                .changes,
+            vec![ResourceChange::update(Resource::Queue, Aspect::Definition)]
+        );
+    }
+
+    #[test]
+    fn foreign_queue_statements_are_kept_reported_and_replaced_only_when_asked() {
+        let d = qd();
+        let s: BTreeSet<String> = ["arn:aws:sns:eu-west-1:1:t".to_string()].into();
+        let o = with_queue_statement(&q_in_sync(&d, &s), PUBLIC_SEND);
+        assert_eq!(
+            o.foreign_statements(),
+            vec![r#""Public": Allow sqs:SendMessage to *"#.to_string()]
+        );
+        assert!(q_in_sync(&d, &s).foreign_statements().is_empty());
+        // Setup keeps it: nothing to change, and a new topic keeps it too.
+        assert!(diff_queue(&d, &o, &Sources::Add(&s), false)
+            .unwrap()
+            .changes
+            .is_empty());
+        let s2: BTreeSet<String> = ["arn:aws:sns:us-east-1:1:t".to_string()].into();
+        let plan = diff_queue(&d, &o, &Sources::Add(&s2), false).unwrap();
+        let kept = plan.policy.unwrap();
+        assert!(kept["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|st| st["Sid"] == "Public"));
+        // Asked to replace foreign statements: the policy is updated without it.
+        let replacing = QueueDesired {
+            replace_foreign: true,
+            ..qd()
+        };
+        let plan = diff_queue(&replacing, &o, &Sources::Add(&s), false).unwrap();
+        assert_eq!(
+            plan.changes,
+            vec![ResourceChange::update(
+                Resource::QueuePolicy,
+                Aspect::Policy
+            )]
+        );
+        assert_eq!(
+            plan.policy,
+            policy::queue_policy(&d.queue_arn, None, &s).unwrap()
+        );
+        // Organization-wide, likewise.
+        let org = |replace_foreign| QueueDesired {
+            organization: Some(("o-abcdefghij".into(), "arn:aws:sns:*:*:t".into())),
+            replace_foreign,
+            ..qd()
+        };
+        let count = |p: &QueuePlan| {
+            p.policy.as_ref().unwrap()["Statement"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(
+            count(&diff_queue(&org(false), &o, &Sources::Add(&s), false).unwrap()),
+            2
+        );
+        assert_eq!(
+            count(&diff_queue(&org(true), &o, &Sources::Add(&s), false).unwrap()),
+            1
+        );
+        // Teardown of the last topic leaves the foreign statement as the whole policy.
+        let plan = diff_queue(&d, &o, &Sources::Remove(&s, &BTreeSet::new()), true).unwrap();
+        assert_eq!(
+            plan.changes,
+            vec![ResourceChange::update(
+                Resource::QueuePolicy,
+                Aspect::Policy
+            )]
+        );
+        let left = plan.policy.unwrap();
+        assert_eq!(left["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(left["Statement"][0]["Sid"], "Public");
+    }
+
+    #[test]
+    fn foreign_topic_statements_are_kept_reported_and_replaced_only_when_asked() {
+        let d = desired();
+        let mut o = in_sync(&d);
+        let mut doc = d.topic_policy.clone();
+        doc["Statement"].as_array_mut().unwrap().push(json!({
+            "Effect": "Allow",
+            "Principal": {"AWS": ["arn:aws:iam::999999999999:root"]},
+            "Action": ["sns:Subscribe", "sns:Receive"],
+            "Resource": d.topic_arn,
+            "Condition": {"StringEquals": {"sns:Protocol": "https"}}
+        }));
+        o.topic.as_mut().unwrap().policy = Some(doc.to_string());
+        assert_eq!(
+            o.foreign_statements(),
+            vec![
+                "(no Sid): Allow sns:Subscribe,sns:Receive to arn:aws:iam::999999999999:root (with conditions)"
+                    .to_string()
+            ]
+        );
+        assert!(in_sync(&d).foreign_statements().is_empty());
+        // Kept: in sync; the policy setup would write still holds it.
+        assert!(diff_region(&d, &o, false).unwrap().is_empty());
+        let existing = o.topic.as_ref().unwrap().policy.as_deref();
+        assert!(policy::same(existing, &d.topic_policy_for(existing)));
+        // Our own statement changed next to it: only ours is put back.
+        let mut tampered = doc.clone();
+        tampered["Statement"][0]["Principal"] = json!("*");
+        let mut o2 = o.clone();
+        o2.topic.as_mut().unwrap().policy = Some(tampered.to_string());
+        assert_eq!(
+            diff_region(&d, &o2, false).unwrap(),
+            vec![ResourceChange::update(Resource::Topic, Aspect::Policy)]
+        );
+        assert!(policy::same(
+            Some(&doc.to_string()),
+            &d.topic_policy_for(Some(&tampered.to_string()))
+        ));
+        // Replacing: the policy differs, and is written back with ours alone.
+        let replacing = RegionDesired {
+            replace_foreign: true,
+            ..desired()
+        };
+        assert_eq!(
+            diff_region(&replacing, &o, false).unwrap(),
+            vec![ResourceChange::update(Resource::Topic, Aspect::Policy)]
+        );
+        assert_eq!(replacing.topic_policy_for(existing), d.topic_policy);
+    }
+
+    #[test]
+    fn foreign_checks_name_the_statements() {
+        assert_eq!(foreign_check(&[]), "ok");
+        assert_eq!(
+            foreign_check(&["\"A\": Allow x to *".into()]),
+            "1 foreign statement: \"A\": Allow x to *"
+        );
+        assert_eq!(
+            foreign_check(&["a".into(), "b".into()]),
+            "2 foreign statements: a; b"
         );
     }
 
     #[test]
     fn change_display() {
-        assert_eq!(Change::create(Resource::Topic).to_string(), "create topic");
         assert_eq!(
-            Change::update(Resource::Rule, Aspect::Definition).to_string(),
+            ResourceChange::create(Resource::Topic).to_string(),
+            "create topic"
+        );
+        assert_eq!(
+            ResourceChange::update(Resource::Rule, Aspect::Definition).to_string(),
             "update rule definition"
         );
     }

@@ -6,14 +6,34 @@ use std::collections::BTreeSet;
 
 use processor_core::arn::Arn;
 
-use serde_json::{json, Map, Value};
-
-use crate::config::Config;
+use serde_json::{json, Value};
 
 /// IAM policy language version.
 pub const VERSION: &str = "2012-10-17";
 /// Sid of the queue policy statement this tool owns; other statements are kept.
 pub const QUEUE_SID: &str = "CloudcoreoEventTopics";
+/// Sid of the topic policy statement letting EventBridge publish.
+pub const PUBLISH_SID: &str = "AllowEventBridgeRulePublish";
+/// Sid of the topic policy statement letting the central queue's account subscribe.
+pub const SUBSCRIBE_SID: &str = "AllowCentralQueueSubscribe";
+/// Sid of the topic policy statement letting the central queue's account list the
+/// topic's subscriptions.
+pub const LIST_SUBSCRIPTIONS_SID: &str = "AllowCentralQueueListSubscriptions";
+/// The Sids of the statements this tool writes in a queue policy: every other
+/// statement there is foreign.
+pub const QUEUE_SIDS: &[&str] = &[QUEUE_SID];
+/// Sid of the statement SNS puts in the policy of a topic created without one
+/// (every principal of the owning account may manage and publish).
+pub const SNS_DEFAULT_SID: &str = "__default_statement_ID";
+/// The Sids of the statements this tool manages in a topic policy: its own, and SNS's
+/// default statement, which it replaces with its narrower ones (a topic adopted with
+/// `--adopt` has it). Every other statement there is foreign.
+pub const TOPIC_SIDS: &[&str] = &[
+    PUBLISH_SID,
+    SUBSCRIBE_SID,
+    LIST_SUBSCRIPTIONS_SID,
+    SNS_DEFAULT_SID,
+];
 /// SQS's limit on a queue policy, in bytes.
 pub const MAX_QUEUE_POLICY_BYTES: usize = 8192;
 /// The AWS managed policy attached to the scanner role.
@@ -92,7 +112,7 @@ pub const TOPIC_POLICY_ID: &str = "cloudcoreo-events-topic-policy";
 /// `rule` in `account`.
 pub fn publish_statement(topic: Value, rule: Value, account: Value) -> Value {
     json!({
-        "Sid": "AllowEventBridgeRulePublish",
+        "Sid": PUBLISH_SID,
         "Effect": "Allow",
         "Principal": { "Service": "events.amazonaws.com" },
         "Action": "sns:Publish",
@@ -110,7 +130,7 @@ pub fn publish_statement(topic: Value, rule: Value, account: Value) -> Value {
 pub fn subscribe_statements(topic: Value, home_root: Value, queue: Value) -> [Value; 2] {
     [
         json!({
-            "Sid": "AllowCentralQueueSubscribe",
+            "Sid": SUBSCRIBE_SID,
             "Effect": "Allow",
             "Principal": { "AWS": home_root.clone() },
             "Action": "sns:Subscribe",
@@ -120,7 +140,7 @@ pub fn subscribe_statements(topic: Value, home_root: Value, queue: Value) -> [Va
             }
         }),
         json!({
-            "Sid": "AllowCentralQueueListSubscriptions",
+            "Sid": LIST_SUBSCRIPTIONS_SID,
             "Effect": "Allow",
             "Principal": { "AWS": home_root },
             "Action": "sns:ListSubscriptionsByTopic",
@@ -194,7 +214,7 @@ pub fn queue_policy_for_organization(
     topics: &str,
     organization: &str,
 ) -> Value {
-    let mut statements = foreign_statements(existing);
+    let mut statements = foreign_statements(existing, QUEUE_SIDS);
     statements.push(queue_statement(
         json!(queue_arn),
         json!(topics),
@@ -207,11 +227,7 @@ pub fn queue_policy_for_organization(
 /// policy admits (`aws:SourceOrgID`), if it is the organization-wide statement.
 pub fn queue_policy_organization(policy: Option<&str>) -> Option<String> {
     let v = policy.and_then(parse)?;
-    let statements = match &v["Statement"] {
-        Value::Array(a) => a.clone(),
-        s @ Value::Object(_) => vec![s.clone()],
-        _ => Vec::new(),
-    };
+    let statements = statements(&v);
     statements
         .iter()
         .filter(|s| s["Sid"] == QUEUE_SID)
@@ -224,18 +240,98 @@ pub fn queue_policy_organization(policy: Option<&str>) -> Option<String> {
         })
 }
 
-/// The statements of a queue policy other than this tool's.
-fn foreign_statements(existing: Option<&str>) -> Vec<Value> {
-    let mut statements: Vec<Value> = match existing.and_then(parse) {
-        Some(v) => match &v["Statement"] {
-            Value::Array(a) => a.clone(),
-            s @ Value::Object(_) => vec![s.clone()],
-            _ => Vec::new(),
-        },
-        None => Vec::new(),
+/// The statements of a policy document: its `Statement` list, or the one statement
+/// when `Statement` is an object.
+fn statements(doc: &Value) -> Vec<Value> {
+    match &doc["Statement"] {
+        Value::Array(a) => a.clone(),
+        s @ Value::Object(_) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a statement is one this tool writes: its `Sid` is one of `own_sids`.
+fn is_own(statement: &Value, own_sids: &[&str]) -> bool {
+    statement["Sid"]
+        .as_str()
+        .is_some_and(|sid| own_sids.contains(&sid))
+}
+
+/// The statements of the policy text `existing` (as read back from AWS) that this tool
+/// did not write: those whose `Sid` is not one of `own_sids` ([`QUEUE_SIDS`],
+/// [`TOPIC_SIDS`]), a statement without `Sid` included.
+pub fn foreign_statements(existing: Option<&str>, own_sids: &[&str]) -> Vec<Value> {
+    let mut out = existing
+        .and_then(parse)
+        .map_or_else(Vec::new, |v| statements(&v));
+    out.retain(|s| !is_own(s, own_sids));
+    out
+}
+
+/// `own`, a policy document of this tool's statements, with the foreign statements of
+/// `existing` (see [`foreign_statements`]) put first, unless `replace_foreign`: what
+/// setup writes so that statements others added survive it.
+pub fn with_foreign(
+    own: &Value,
+    existing: Option<&str>,
+    own_sids: &[&str],
+    replace_foreign: bool,
+) -> Value {
+    if replace_foreign {
+        return own.clone();
+    }
+    let mut merged = foreign_statements(existing, own_sids);
+    if merged.is_empty() {
+        return own.clone();
+    }
+    merged.extend(statements(own));
+    let mut doc = own.clone();
+    doc["Statement"] = Value::Array(merged);
+    doc
+}
+
+/// A short description of a statement for a report: its `Sid` (or `no Sid`), effect,
+/// actions and principals, and whether it has conditions, e.g.
+/// `"Public": Allow sqs:SendMessage to *`.
+pub fn describe_statement(statement: &Value) -> String {
+    let list = |v: &Value| -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), String::from))
+                .collect::<Vec<_>>()
+                .join(","),
+            Value::Null => "?".into(),
+            other => other.to_string(),
+        }
     };
-    statements.retain(|s| s["Sid"] != QUEUE_SID);
-    statements
+    let sid = match statement["Sid"].as_str().filter(|s| !s.is_empty()) {
+        Some(sid) => format!("{sid:?}"),
+        None => "(no Sid)".into(),
+    };
+    // `{"AWS": [...], "Service": ...}` or `"*"`: the principals, whatever their kind.
+    let principals = |v: &Value| match v {
+        Value::Object(m) => m.values().map(list).collect::<Vec<_>>().join(","),
+        other => list(other),
+    };
+    let principal = if statement["Principal"].is_null() && !statement["NotPrincipal"].is_null() {
+        format!("all but {}", principals(&statement["NotPrincipal"]))
+    } else {
+        principals(&statement["Principal"])
+    };
+    let actions = if statement["Action"].is_null() && !statement["NotAction"].is_null() {
+        format!("all but {}", list(&statement["NotAction"]))
+    } else {
+        list(&statement["Action"])
+    };
+    let effect = statement["Effect"].as_str().unwrap_or("?");
+    let conditional = if statement["Condition"].is_object() {
+        " (with conditions)"
+    } else {
+        ""
+    };
+    format!("{sid}: {effect} {actions} to {principal}{conditional}")
 }
 
 /// A queue policy document holding `statements`.
@@ -251,11 +347,7 @@ pub fn queue_policy_sources(policy: Option<&str>) -> BTreeSet<String> {
     let Some(v) = policy.and_then(parse) else {
         return BTreeSet::new();
     };
-    let statements = match &v["Statement"] {
-        Value::Array(a) => a.clone(),
-        s @ Value::Object(_) => vec![s.clone()],
-        _ => Vec::new(),
-    };
+    let statements = statements(&v);
     let mut out = BTreeSet::new();
     let one_account =
         |arn: &str| processor_core::arn::Arn::parse(arn).is_some_and(|a| a.has_concrete_account());
@@ -306,7 +398,7 @@ pub fn queue_policy(
     existing: Option<&str>,
     sources: &BTreeSet<String>,
 ) -> Result<Option<Value>, crate::error::Error> {
-    let mut statements = foreign_statements(existing);
+    let mut statements = foreign_statements(existing, QUEUE_SIDS);
     let ours = |sources: &BTreeSet<String>| {
         // The accounts owning the topics: the same set the ARNs name, stated again as
         // `aws:SourceAccount` so the statement holds even if an ARN entry is folded.
@@ -370,218 +462,6 @@ pub fn scanner_trust(principal: impl Into<Value>, external_id: impl Into<Value>)
             "Condition": { "StringEquals": { "sts:ExternalId": external_id.into() } }
         }]
     })
-}
-
-/// A command whose IAM needs `event-rule policy` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ToolCommand {
-    /// `event-rule setup`.
-    Setup,
-    /// `event-rule plan`.
-    Plan,
-    /// `event-rule status`.
-    Status,
-    /// `event-rule teardown`.
-    Teardown,
-}
-
-fn statement(sid: &str, actions: &[&str], resources: Vec<String>) -> Value {
-    let mut m = Map::new();
-    m.insert("Sid".into(), json!(sid));
-    m.insert("Effect".into(), json!("Allow"));
-    m.insert("Action".into(), json!(actions));
-    m.insert("Resource".into(), json!(resources));
-    Value::Object(m)
-}
-
-/// The minimal identity policy for running `cmd` with `cfg`, for the caller in the
-/// home account. Member accounts reached with `--organization` or `--accounts` need the
-/// same statements in the role assumed there, less `sts:AssumeRole` and Organizations.
-pub fn tool_policy(cmd: ToolCommand, cfg: &Config) -> Value {
-    use ToolCommand::*;
-    let p = crate::aws::partition(&cfg.home_region);
-    let home = &cfg.home_region;
-    let queues = vec![
-        format!("arn:{p}:sqs:{home}:*:{}", cfg.queue_name),
-        format!("arn:{p}:sqs:{home}:*:{}", cfg.dlq_name()),
-    ];
-    let topic = vec![format!("arn:{p}:sns:*:*:{}", cfg.topic_name)];
-    let rule = vec![format!("arn:{p}:events:*:*:rule/{}", cfg.rule_name)];
-    let scanner = vec![format!("arn:{p}:iam::*:role/{}", cfg.scanner_role_name)];
-    let all = || vec!["*".to_string()];
-
-    let mut s = vec![statement(
-        "Discover",
-        &[
-            "sts:GetCallerIdentity",
-            "ec2:DescribeRegions",
-            "cloudtrail:DescribeTrails",
-            "cloudtrail:GetTrailStatus",
-        ],
-        all(),
-    )];
-    if cfg.organization {
-        s.push(statement(
-            "ListOrganizationAccounts",
-            &[
-                "organizations:ListAccounts",
-                "organizations:DescribeOrganization",
-            ],
-            all(),
-        ));
-    }
-    if cfg.organization || !cfg.accounts.is_empty() {
-        let mut roles = vec![format!("arn:{p}:iam::*:role/{}", cfg.role_name)];
-        roles.extend(
-            cfg.account_roles
-                .iter()
-                .map(|(a, _)| cfg.role_arn_for(a, p)),
-        );
-        s.push(statement("AssumeMemberRole", &["sts:AssumeRole"], roles));
-    }
-    let (sqs, sns, events, iam): (&[&str], &[&str], &[&str], &[&str]) = match cmd {
-        Setup => (
-            &[
-                "sqs:GetQueueUrl",
-                "sqs:GetQueueAttributes",
-                "sqs:ListQueueTags",
-                "sqs:CreateQueue",
-                "sqs:SetQueueAttributes",
-                "sqs:TagQueue",
-            ],
-            &[
-                "sns:GetTopicAttributes",
-                "sns:ListTagsForResource",
-                "sns:ListSubscriptionsByTopic",
-                "sns:CreateTopic",
-                "sns:SetTopicAttributes",
-                "sns:TagResource",
-            ],
-            &[
-                "events:DescribeRule",
-                "events:ListTagsForResource",
-                "events:ListTargetsByRule",
-                "events:PutRule",
-                "events:TagResource",
-            ],
-            &[
-                "iam:GetRole",
-                "iam:ListAttachedRolePolicies",
-                "iam:ListRolePolicies",
-                "iam:CreateRole",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:TagRole",
-                "iam:DetachRolePolicy",
-                "iam:DeleteRolePolicy",
-            ],
-        ),
-        Plan | Status => (
-            &[
-                "sqs:GetQueueUrl",
-                "sqs:GetQueueAttributes",
-                "sqs:ListQueueTags",
-            ],
-            &[
-                "sns:GetTopicAttributes",
-                "sns:ListTagsForResource",
-                "sns:ListSubscriptionsByTopic",
-            ],
-            &[
-                "events:DescribeRule",
-                "events:ListTagsForResource",
-                "events:ListTargetsByRule",
-            ],
-            &[
-                "iam:GetRole",
-                "iam:ListAttachedRolePolicies",
-                "iam:ListRolePolicies",
-            ],
-        ),
-        Teardown => (
-            &[
-                "sqs:GetQueueUrl",
-                "sqs:GetQueueAttributes",
-                "sqs:ListQueueTags",
-                "sqs:SetQueueAttributes",
-                "sqs:DeleteQueue",
-            ],
-            &[
-                "sns:GetTopicAttributes",
-                "sns:ListTagsForResource",
-                "sns:ListSubscriptionsByTopic",
-                "sns:Unsubscribe",
-                "sns:DeleteTopic",
-            ],
-            &[
-                "events:DescribeRule",
-                "events:ListTagsForResource",
-                "events:ListTargetsByRule",
-                "events:RemoveTargets",
-                "events:DeleteRule",
-            ],
-            &[
-                "iam:GetRole",
-                "iam:ListAttachedRolePolicies",
-                "iam:ListRolePolicies",
-                "iam:DetachRolePolicy",
-                "iam:DeleteRolePolicy",
-                "iam:DeleteRole",
-            ],
-        ),
-    };
-    s.push(statement("CentralQueue", sqs, queues));
-    s.push(statement("RegionalTopic", sns, topic.clone()));
-    s.push(statement("RegionalRule", events, rule.clone()));
-    // The subscription's filter policy and raw delivery are drift (setup repairs them).
-    // SNS authorizes these two actions on no resource type: "*" is the narrowest.
-    match cmd {
-        Setup => s.push(statement(
-            "SubscriptionAttributes",
-            &[
-                "sns:GetSubscriptionAttributes",
-                "sns:SetSubscriptionAttributes",
-            ],
-            all(),
-        )),
-        Plan | Status => s.push(statement(
-            "SubscriptionAttributes",
-            &["sns:GetSubscriptionAttributes"],
-            all(),
-        )),
-        Teardown => {}
-    }
-    // Setup's actions that could send the stream elsewhere or widen the scanner role
-    // are held to what setup does with them: subscribe only the central queue, target
-    // only our topic, attach only SecurityAudit.
-    if cmd == Setup {
-        s.push(with_condition(
-            statement("SubscribeCentralQueue", &["sns:Subscribe"], topic),
-            json!({
-                "StringEquals": { "sns:Protocol": "sqs" },
-                "StringLike": { "sns:Endpoint": format!("arn:{p}:sqs:{home}:*:{}", cfg.queue_name) }
-            }),
-        ));
-        s.push(with_condition(
-            statement("TargetOurTopic", &["events:PutTargets"], rule),
-            json!({ "ArnLike": { "events:TargetArn": format!("arn:{p}:sns:*:*:{}", cfg.topic_name) } }),
-        ));
-    }
-    // Teardown looks for a scanner role an earlier setup made even without the flags.
-    if cfg.scanner_enabled() || cmd == Teardown {
-        s.push(statement("ScannerRole", iam, scanner.clone()));
-        if cmd == Setup {
-            s.push(with_condition(
-                statement("AttachSecurityAuditOnly", &["iam:AttachRolePolicy"], scanner),
-                json!({ "ArnEquals": { "iam:PolicyARN": format!("arn:{p}:iam::aws:{SECURITY_AUDIT}") } }),
-            ));
-        }
-    }
-    json!({ "Version": VERSION, "Statement": s })
-}
-
-fn with_condition(mut statement: Value, condition: Value) -> Value {
-    statement["Condition"] = condition;
-    statement
 }
 
 #[cfg(test)]
@@ -677,6 +557,70 @@ mod tests {
     }
 
     #[test]
+    fn foreign_statements_are_found_by_sid() {
+        let ours = topic_policy(
+            TOPIC,
+            RULE,
+            "222222222222",
+            Some(("arn:aws:iam::111111111111:root", QUEUE)),
+        );
+        let text = ours.to_string();
+        assert!(foreign_statements(Some(&text), TOPIC_SIDS).is_empty());
+        // The queue's Sid is no topic statement, nor the other way round.
+        assert_eq!(foreign_statements(Some(&text), QUEUE_SIDS).len(), 3);
+        // A statement without Sid, one with another Sid, and a single-object
+        // `Statement` (as IAM allows) are all foreign.
+        let public = json!({"Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": TOPIC});
+        let nameless = json!({"Effect": "Deny", "NotPrincipal": {"AWS": ["arn:aws:iam::1:root", "arn:aws:iam::2:root"]}, "NotAction": "sns:Publish", "Resource": TOPIC});
+        let mut doc = ours.clone();
+        let st = doc["Statement"].as_array_mut().unwrap();
+        st.push(public.clone());
+        st.push(nameless.clone());
+        let found = foreign_statements(Some(&doc.to_string()), TOPIC_SIDS);
+        assert_eq!(found, vec![public.clone(), nameless.clone()]);
+        assert_eq!(
+            describe_statement(&public),
+            r#""Public": Allow sns:Publish to *"#
+        );
+        assert_eq!(
+            describe_statement(&nameless),
+            "(no Sid): Deny all but sns:Publish to all but arn:aws:iam::1:root,arn:aws:iam::2:root"
+        );
+        let single = json!({"Version": VERSION, "Statement": public}).to_string();
+        assert_eq!(foreign_statements(Some(&single), QUEUE_SIDS), vec![public]);
+        assert!(foreign_statements(None, QUEUE_SIDS).is_empty());
+        assert!(foreign_statements(Some("not json"), QUEUE_SIDS).is_empty());
+    }
+
+    #[test]
+    fn with_foreign_keeps_others_statements_and_replaces_ours() {
+        let ours = topic_policy(TOPIC, RULE, "222222222222", None);
+        let other = json!({"Sid": "Audit", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sns:GetTopicAttributes", "Resource": TOPIC});
+        // An old version of our statement next to someone else's.
+        let mut stale = publish_statement(json!(TOPIC), json!("arn:old"), json!("222222222222"));
+        stale["Principal"] = json!("*");
+        let existing = json!({"Version": VERSION, "Statement": [stale, other]}).to_string();
+        let merged = with_foreign(&ours, Some(&existing), TOPIC_SIDS, false);
+        assert_eq!(merged["Id"], TOPIC_POLICY_ID);
+        let st = merged["Statement"].as_array().unwrap();
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0], other);
+        assert_eq!(st[1], ours["Statement"][0]);
+        // SNS's default statement is replaced, not kept.
+        let default = json!({"Sid": SNS_DEFAULT_SID, "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["SNS:Publish", "SNS:Subscribe"], "Resource": TOPIC, "Condition": {"StringEquals": {"AWS:SourceOwner": "222222222222"}}});
+        let created = json!({"Version": VERSION, "Statement": [default]}).to_string();
+        assert!(foreign_statements(Some(&created), TOPIC_SIDS).is_empty());
+        assert_eq!(with_foreign(&ours, Some(&created), TOPIC_SIDS, false), ours);
+        // Replacing, or nothing foreign there: exactly ours.
+        assert_eq!(with_foreign(&ours, Some(&existing), TOPIC_SIDS, true), ours);
+        assert_eq!(
+            with_foreign(&ours, Some(&ours.to_string()), TOPIC_SIDS, false),
+            ours
+        );
+        assert_eq!(with_foreign(&ours, None, TOPIC_SIDS, false), ours);
+    }
+
+    #[test]
     fn queue_policy_folds_when_too_large() {
         let mut sources = BTreeSet::new();
         for a in 0..40 {
@@ -735,73 +679,5 @@ mod tests {
         assert!(!arn_like("arn:aws:sns:*:1:t", "arn:aws:sns:eu-west-1:2:t"));
         assert!(arn_like("a?c", "abc"));
         assert!(arn_like(TOPIC, TOPIC));
-    }
-
-    #[test]
-    fn tool_policies_are_least_privilege() {
-        let cfg = Config::default();
-        let plan = tool_policy(ToolCommand::Plan, &cfg).to_string();
-        for write in ["Create", "Put", "Set", "Delete", "Subscribe", "Tag"] {
-            assert!(
-                !plan.contains(&format!(":{write}")),
-                "plan must not write: {write}"
-            );
-        }
-        let setup = tool_policy(ToolCommand::Setup, &cfg);
-        let text = setup.to_string();
-        assert!(
-            text.contains("events:PutRule")
-                && text.contains("arn:aws:events:*:*:rule/cloudcoreo-events")
-        );
-        assert!(
-            !text.contains("sts:AssumeRole\""),
-            "no AssumeRole for the current account alone"
-        );
-        assert!(!text.contains("iam:"), "no IAM without a scanner role");
-        assert!(!text.contains("Delete"));
-        let teardown = tool_policy(ToolCommand::Teardown, &cfg).to_string();
-        assert!(teardown.contains("events:DeleteRule") && !teardown.contains("sns:CreateTopic"));
-        // The actions that could send the stream elsewhere carry conditions.
-        let conditioned = |doc: &Value, action: &str| -> Value {
-            let st = doc["Statement"].as_array().unwrap();
-            let with: Vec<&Value> = st
-                .iter()
-                .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
-                .collect();
-            assert_eq!(with.len(), 1, "{action} in one statement");
-            with[0]["Condition"].clone()
-        };
-        assert_eq!(
-            conditioned(&setup, "sns:Subscribe"),
-            json!({"StringEquals": {"sns:Protocol": "sqs"},
-                   "StringLike": {"sns:Endpoint": "arn:aws:sqs:us-west-2:*:cloudcoreo-events-queue"}})
-        );
-        assert_eq!(
-            conditioned(&setup, "events:PutTargets"),
-            json!({"ArnLike": {"events:TargetArn": "arn:aws:sns:*:*:cloudcoreo-events"}})
-        );
-        let scanning = Config {
-            scanner_principal: Some("arn:aws:iam::999999999999:root".into()),
-            scanner_external_id: Some("x".into()),
-            ..Config::default()
-        };
-        let with_scanner = tool_policy(ToolCommand::Setup, &scanning);
-        assert_eq!(
-            conditioned(&with_scanner, "iam:AttachRolePolicy"),
-            json!({"ArnEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/SecurityAudit"}})
-        );
-        // Teardown may remove a scanner role made earlier, without the scanner flags.
-        assert!(
-            teardown.contains("iam:DeleteRole")
-                && teardown.contains("arn:aws:iam::*:role/cloudcoreo-scanner")
-                && !teardown.contains("iam:CreateRole")
-        );
-        let org = Config {
-            organization: true,
-            ..Config::default()
-        };
-        let text = tool_policy(ToolCommand::Setup, &org).to_string();
-        assert!(text.contains("organizations:ListAccounts"));
-        assert!(text.contains("arn:aws:iam::*:role/OrganizationAccountAccessRole"));
     }
 }

@@ -9,7 +9,9 @@ use tracing::info;
 use crate::aws::{self, AccountCtx};
 use crate::config::Config;
 use crate::error::{AwsErrorKind, Error};
-use crate::plan::{Action, Change, QueueDesired, QueueObserved, QueuePlan, QueueState, Resource};
+use crate::plan::{
+    ChangeKind, QueueDesired, QueueObserved, QueuePlan, QueueState, Resource, ResourceChange,
+};
 use crate::policy;
 
 /// What the queues should be.
@@ -19,6 +21,10 @@ pub fn desired(cfg: &Config, home_account: &str) -> QueueDesired {
         dlq_arn: aws::queue_arn(&cfg.home_region, home_account, &cfg.dlq_name()),
         kms: cfg.queue_kms_key.clone(),
         max_receive_count: cfg.max_receive_count,
+        visibility_timeout: cfg.visibility_timeout(),
+        receive_wait: cfg.receive_wait_time,
+        retention: cfg.message_retention,
+        replace_foreign: cfg.replace_foreign_statements,
         organization: cfg.queue_org_id.clone().map(|org| {
             let partition = aws::partition(&cfg.home_region);
             (org, policy::organization_topics(partition, &cfg.topic_name))
@@ -156,23 +162,27 @@ impl<'a> Queues<'a> {
         d: &QueueDesired,
         o: &QueueObserved,
         plan: &QueuePlan,
-        done: &mut Vec<Change>,
+        done: &mut Vec<ResourceChange>,
     ) -> Result<(), Error> {
         let call = self.ctx.call(self.region);
         let mut dlq_url = o.dlq.as_ref().map(|q| q.url.clone());
         let mut queue_url = o.queue.as_ref().map(|q| q.url.clone());
         for c in &plan.changes {
             match (c.resource, c.action, c.aspect) {
-                (Resource::DeadLetterQueue, Action::Create, _) => {
+                (Resource::DeadLetterQueue, ChangeKind::Create, _) => {
                     dlq_url = Some(self.create(&self.dlq_name, d.dlq_attributes(), d).await?);
                 }
-                (Resource::Queue, Action::Create, _) => {
+                (Resource::Queue, ChangeKind::Create, _) => {
                     queue_url = Some(
                         self.create(self.queue_name, d.queue_attributes(), d)
                             .await?,
                     );
                 }
-                (res @ (Resource::DeadLetterQueue | Resource::Queue), Action::Update, aspect) => {
+                (
+                    res @ (Resource::DeadLetterQueue | Resource::Queue),
+                    ChangeKind::Update,
+                    aspect,
+                ) => {
                     let (url, name, attrs) = if res == Resource::Queue {
                         (queue_url.as_deref(), self.queue_name, d.queue_attributes())
                     } else {
@@ -191,16 +201,26 @@ impl<'a> Queues<'a> {
                             .send()
                             .await
                             .map_err(|e| call.err("sqs:TagQueue", name, e))?;
-                    } else if aspect == crate::plan::Aspect::Encryption {
-                        self.set_attrs(url, name, d.sse_update_attrs()).await?;
                     } else {
-                        let rest = attrs
-                            .into_iter()
-                            .filter(|(k, _)| {
-                                !matches!(*k, "SqsManagedSseEnabled" | "KmsMasterKeyId")
-                            })
-                            .collect();
-                        self.set_attrs(url, name, rest).await?;
+                        let mut set: Vec<(&'static str, String)> =
+                            if aspect == crate::plan::Aspect::Encryption {
+                                d.sse_update_attrs()
+                            } else {
+                                attrs
+                                    .into_iter()
+                                    .filter(|(k, _)| {
+                                        !matches!(*k, "SqsManagedSseEnabled" | "KmsMasterKeyId")
+                                    })
+                                    .collect()
+                            };
+                        // SQS keeps the policy across SetQueueAttributes; moto drops a
+                        // policy not sent again. Sending the planned one (the policy
+                        // step, if any, writes the same) keeps the queue open to the
+                        // topics either way.
+                        if let (Resource::Queue, Some(p)) = (res, &plan.policy) {
+                            set.push(("Policy", p.to_string()));
+                        }
+                        self.set_attrs(url, name, set).await?;
                     }
                 }
                 (Resource::QueuePolicy, _, _) => {
@@ -234,7 +254,7 @@ impl<'a> Queues<'a> {
         &self,
         d: &QueueDesired,
         o: &QueueObserved,
-        done: &mut Vec<Change>,
+        done: &mut Vec<ResourceChange>,
     ) -> Result<Vec<String>, Error> {
         let call = self.ctx.call(self.region);
         let mut notes = Vec::new();
@@ -254,7 +274,7 @@ impl<'a> Queues<'a> {
                 }
             }
             info!(account = %self.ctx.account, region = self.region, queue = name, "deleted queue");
-            done.push(Change::delete(res));
+            done.push(ResourceChange::delete(res));
         }
         Ok(notes)
     }

@@ -11,8 +11,8 @@ use crate::aws::{self, AccountCtx};
 use crate::config::Config;
 use crate::error::{AwsErrorKind, Error};
 use crate::plan::{
-    Action, Aspect, Change, RegionDesired, RegionObserved, Resource, RuleState, SubscriptionState,
-    TopicState,
+    Aspect, ChangeKind, RegionDesired, RegionObserved, Resource, ResourceChange, RuleState,
+    SubscriptionState, TopicState,
 };
 
 /// Description put on the rule.
@@ -45,6 +45,7 @@ pub fn desired(
     let cross = (account != home_account).then_some((home_root.as_str(), queue_arn.as_str()));
     RegionDesired {
         topic_policy: crate::policy::topic_policy(&topic_arn, &rule_arn, account, cross),
+        replace_foreign: cfg.replace_foreign_statements,
         topic_arn,
         topic_kms: cfg.topic_kms_key.clone(),
         rule_name: cfg.rule_name.clone(),
@@ -370,14 +371,14 @@ impl<'a> RegionClients<'a> {
         &self,
         d: &RegionDesired,
         o: &RegionObserved,
-        changes: &[Change],
-        done: &mut Vec<Change>,
+        changes: &[ResourceChange],
+        done: &mut Vec<ResourceChange>,
     ) -> Result<(), Error> {
         let call = self.ctx.call(self.region);
         let mut rule_defined = false;
         for c in changes {
             match (c.resource, c.action, c.aspect) {
-                (Resource::Topic, Action::Create, _) => {
+                (Resource::Topic, ChangeKind::Create, _) => {
                     let mut req = self
                         .sns
                         .create_topic()
@@ -399,7 +400,7 @@ impl<'a> RegionClients<'a> {
                         )));
                     }
                 }
-                (Resource::Topic, Action::Update, Aspect::Tags) => {
+                (Resource::Topic, ChangeKind::Update, Aspect::Tags) => {
                     self.sns
                         .tag_resource()
                         .resource_arn(&d.topic_arn)
@@ -408,11 +409,12 @@ impl<'a> RegionClients<'a> {
                         .await
                         .map_err(|e| call.err("sns:TagResource", &d.topic_arn, e))?;
                 }
-                (Resource::Topic, Action::Update, aspect) => {
+                (Resource::Topic, ChangeKind::Update, aspect) => {
                     let (name, value) = if aspect == Aspect::Encryption {
                         ("KmsMasterKeyId", d.topic_kms.clone().unwrap_or_default())
                     } else {
-                        ("Policy", d.topic_policy.to_string())
+                        let existing = o.topic.as_ref().and_then(|t| t.policy.as_deref());
+                        ("Policy", d.topic_policy_for(existing).to_string())
                     };
                     self.sns
                         .set_topic_attributes()
@@ -423,7 +425,7 @@ impl<'a> RegionClients<'a> {
                         .await
                         .map_err(|e| call.err("sns:SetTopicAttributes", &d.topic_arn, e))?;
                 }
-                (Resource::Rule, Action::Update, Aspect::Tags) => {
+                (Resource::Rule, ChangeKind::Update, Aspect::Tags) => {
                     self.events
                         .tag_resource()
                         .resource_arn(&d.rule_arn)
@@ -432,7 +434,7 @@ impl<'a> RegionClients<'a> {
                         .await
                         .map_err(|e| call.err("events:TagResource", &d.rule_arn, e))?;
                 }
-                (Resource::Rule, Action::Create | Action::Update, _) => {
+                (Resource::Rule, ChangeKind::Create | ChangeKind::Update, _) => {
                     if !rule_defined {
                         let mut req = self
                             .events
@@ -441,7 +443,7 @@ impl<'a> RegionClients<'a> {
                             .event_pattern(&d.pattern)
                             .state(EbRuleState::Enabled)
                             .description(&d.description);
-                        if c.action == Action::Create {
+                        if c.action == ChangeKind::Create {
                             req = req.set_tags(Some(eb_tags(&d.tags)));
                         }
                         req.send()
@@ -450,7 +452,7 @@ impl<'a> RegionClients<'a> {
                         rule_defined = true;
                     }
                 }
-                (Resource::Target, Action::Create | Action::Update, _) => {
+                (Resource::Target, ChangeKind::Create | ChangeKind::Update, _) => {
                     let target = Target::builder()
                         .id(&d.target_id)
                         .arn(&d.topic_arn)
@@ -474,7 +476,7 @@ impl<'a> RegionClients<'a> {
                         ));
                     }
                 }
-                (Resource::Subscription, Action::Create, _) => {
+                (Resource::Subscription, ChangeKind::Create, _) => {
                     let who = if self.home_sns.is_some() {
                         self.home_call()
                     } else {
@@ -495,12 +497,12 @@ impl<'a> RegionClients<'a> {
                         "subscribed"
                     );
                 }
-                (Resource::Subscription, Action::Update, _) => {
+                (Resource::Subscription, ChangeKind::Update, _) => {
                     for sub in o.subscriptions.iter().filter(|s| s.drifted()) {
                         self.repair_subscription(sub).await?;
                     }
                 }
-                (Resource::Target, Action::Delete, _) => {
+                (Resource::Target, ChangeKind::Delete, _) => {
                     let out = self
                         .events
                         .remove_targets()
@@ -519,7 +521,7 @@ impl<'a> RegionClients<'a> {
                         ));
                     }
                 }
-                (Resource::Rule, Action::Delete, _) => {
+                (Resource::Rule, ChangeKind::Delete, _) => {
                     if let Err(e) = self.events.delete_rule().name(&d.rule_name).send().await {
                         let e = call.err("events:DeleteRule", &d.rule_arn, e);
                         if e.kind != AwsErrorKind::NotFound {
@@ -527,7 +529,7 @@ impl<'a> RegionClients<'a> {
                         }
                     }
                 }
-                (Resource::Subscription, Action::Delete, _) => {
+                (Resource::Subscription, ChangeKind::Delete, _) => {
                     for s in o.subscriptions.iter().filter(|s| !s.pending) {
                         let client = if s.via_home {
                             self.subscriber()
@@ -542,7 +544,7 @@ impl<'a> RegionClients<'a> {
                         }
                     }
                 }
-                (Resource::Topic, Action::Delete, _) => {
+                (Resource::Topic, ChangeKind::Delete, _) => {
                     self.sns
                         .delete_topic()
                         .topic_arn(&d.topic_arn)

@@ -8,12 +8,12 @@ use serde::Serialize;
 
 use crate::discover::Coverage;
 use crate::error::Error;
-use crate::plan::{Action, Change};
+use crate::plan::{ChangeKind, ResourceChange};
 
 /// How a row ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
+pub enum RowOutcome {
     /// Something was (or, for `plan`, would be) created.
     Created,
     /// Something was (would be) changed, nothing created.
@@ -32,37 +32,37 @@ pub enum Outcome {
     Failed,
 }
 
-impl Outcome {
+impl RowOutcome {
     /// The outcome of a `setup` or `plan` with these changes.
-    pub fn of_changes(changes: &[Change]) -> Self {
-        if changes.iter().any(|c| c.action == Action::Create) {
-            Outcome::Created
+    pub fn of_changes(changes: &[ResourceChange]) -> Self {
+        if changes.iter().any(|c| c.action == ChangeKind::Create) {
+            RowOutcome::Created
         } else if changes.is_empty() {
-            Outcome::Unchanged
+            RowOutcome::Unchanged
         } else {
-            Outcome::Updated
+            RowOutcome::Updated
         }
     }
 
     /// The outcome of a `teardown` with these changes.
-    pub fn of_deletions(changes: &[Change]) -> Self {
+    pub fn of_deletions(changes: &[ResourceChange]) -> Self {
         if changes.is_empty() {
-            Outcome::Unchanged
+            RowOutcome::Unchanged
         } else {
-            Outcome::Deleted
+            RowOutcome::Deleted
         }
     }
 
     fn label(self) -> &'static str {
         match self {
-            Outcome::Created => "created",
-            Outcome::Updated => "updated",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Deleted => "deleted",
-            Outcome::InSync => "in-sync",
-            Outcome::Drift => "drift",
-            Outcome::Skipped => "skipped",
-            Outcome::Failed => "failed",
+            RowOutcome::Created => "created",
+            RowOutcome::Updated => "updated",
+            RowOutcome::Unchanged => "unchanged",
+            RowOutcome::Deleted => "deleted",
+            RowOutcome::InSync => "in-sync",
+            RowOutcome::Drift => "drift",
+            RowOutcome::Skipped => "skipped",
+            RowOutcome::Failed => "failed",
         }
     }
 }
@@ -70,7 +70,7 @@ impl Outcome {
 /// What a row is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Scope {
+pub enum RowScope {
     /// The account as a whole (role, region list).
     Account,
     /// The central queue in the home account and region.
@@ -89,12 +89,12 @@ pub struct Row {
     /// Region, or `global`.
     pub region: String,
     /// What the row is about.
-    pub scope: Scope,
+    pub scope: RowScope,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: RowOutcome,
     /// Changes made (setup, teardown; done before a failure too) or planned (plan),
     /// or needed to repair drift (status).
-    pub changes: Vec<Change>,
+    pub changes: Vec<ResourceChange>,
     /// CloudTrail coverage of the region, where checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trail: Option<Coverage>,
@@ -114,7 +114,7 @@ pub struct Row {
 
 impl Row {
     /// A row with nothing in it yet.
-    pub fn new(account: &str, region: &str, scope: Scope, outcome: Outcome) -> Self {
+    pub fn new(account: &str, region: &str, scope: RowScope, outcome: RowOutcome) -> Self {
         Row {
             account: account.to_string(),
             region: region.to_string(),
@@ -133,11 +133,11 @@ impl Row {
     pub fn failed(
         account: &str,
         region: &str,
-        scope: Scope,
+        scope: RowScope,
         err: &Error,
-        done: Vec<Change>,
+        done: Vec<ResourceChange>,
     ) -> Self {
-        let mut r = Row::new(account, region, scope, Outcome::Failed);
+        let mut r = Row::new(account, region, scope, RowOutcome::Failed);
         r.error = Some(err.to_string());
         r.retryable = err.is_retryable();
         r.changes = done;
@@ -159,16 +159,16 @@ pub struct Report {
 impl Report {
     /// Whether any row failed.
     pub fn has_failures(&self) -> bool {
-        self.rows.iter().any(|r| r.outcome == Outcome::Failed)
+        self.rows.iter().any(|r| r.outcome == RowOutcome::Failed)
     }
 
     /// Whether `status` found drift.
     pub fn has_drift(&self) -> bool {
-        self.rows.iter().any(|r| r.outcome == Outcome::Drift)
+        self.rows.iter().any(|r| r.outcome == RowOutcome::Drift)
     }
 
     /// Number of rows with each outcome.
-    pub fn counts(&self) -> BTreeMap<Outcome, usize> {
+    pub fn counts(&self) -> BTreeMap<RowOutcome, usize> {
         let mut m = BTreeMap::new();
         for r in &self.rows {
             *m.entry(r.outcome).or_insert(0) += 1;
@@ -177,7 +177,7 @@ impl Report {
     }
 
     /// Rows for `account` and `region` (tests, scripts).
-    pub fn row(&self, account: &str, region: &str, scope: Scope) -> Option<&Row> {
+    pub fn row(&self, account: &str, region: &str, scope: RowScope) -> Option<&Row> {
         self.rows
             .iter()
             .find(|r| r.account == account && r.region == region && r.scope == scope)
@@ -197,10 +197,10 @@ impl Report {
             .iter()
             .map(|r| {
                 let scope = match r.scope {
-                    Scope::Account => "account",
-                    Scope::Queue => "queue",
-                    Scope::ScannerRole => "scanner-role",
-                    Scope::Region => "region",
+                    RowScope::Account => "account",
+                    RowScope::Queue => "queue",
+                    RowScope::ScannerRole => "scanner-role",
+                    RowScope::Region => "region",
                 };
                 [
                     r.account.clone(),
@@ -264,7 +264,7 @@ fn detail(r: &Row) -> String {
         }
     } else if !r.changes.is_empty() {
         let changes: Vec<String> = r.changes.iter().map(|c| c.to_string()).collect();
-        if r.outcome == Outcome::Failed {
+        if r.outcome == RowOutcome::Failed {
             parts.push(format!("done before failing: {}", changes.join(", ")));
         } else {
             parts.push(changes.join(", "));
@@ -287,21 +287,21 @@ mod tests {
 
     #[test]
     fn outcomes() {
-        assert_eq!(Outcome::of_changes(&[]), Outcome::Unchanged);
+        assert_eq!(RowOutcome::of_changes(&[]), RowOutcome::Unchanged);
         assert_eq!(
-            Outcome::of_changes(&[
-                Change::update(Resource::Rule, Aspect::Definition),
-                Change::create(Resource::Target)
+            RowOutcome::of_changes(&[
+                ResourceChange::update(Resource::Rule, Aspect::Definition),
+                ResourceChange::create(Resource::Target)
             ]),
-            Outcome::Created
+            RowOutcome::Created
         );
         assert_eq!(
-            Outcome::of_changes(&[Change::update(Resource::Rule, Aspect::Definition)]),
-            Outcome::Updated
+            RowOutcome::of_changes(&[ResourceChange::update(Resource::Rule, Aspect::Definition)]),
+            RowOutcome::Updated
         );
         assert_eq!(
-            Outcome::of_deletions(&[Change::delete(Resource::Topic)]),
-            Outcome::Deleted
+            RowOutcome::of_deletions(&[ResourceChange::delete(Resource::Topic)]),
+            RowOutcome::Deleted
         );
     }
 
@@ -312,13 +312,18 @@ mod tests {
             rows: vec![],
             warnings: vec!["w".into()],
         };
-        let mut r = Row::new("111111111111", "eu-west-1", Scope::Region, Outcome::Created);
-        r.changes.push(Change::create(Resource::Topic));
+        let mut r = Row::new(
+            "111111111111",
+            "eu-west-1",
+            RowScope::Region,
+            RowOutcome::Created,
+        );
+        r.changes.push(ResourceChange::create(Resource::Topic));
         rep.rows.push(r);
         rep.rows.push(Row::failed(
             "222222222222",
             "global",
-            Scope::Account,
+            RowScope::Account,
             &Error::AssumeRole {
                 account: "222222222222".into(),
                 role_arn: "arn:r".into(),

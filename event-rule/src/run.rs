@@ -24,10 +24,13 @@ use crate::aws::{self, AccountCtx, Identity};
 use crate::config::Config;
 use crate::discover::{self, Coverage};
 use crate::error::{AwsErrorKind, Error};
-use crate::plan::{self, Action, Aspect, Change, RegionObserved, Resource, RoleState, Sources};
+use crate::plan::{
+    self, Aspect, ChangeKind, RegionObserved, Resource, ResourceChange, RoleState, Sources,
+};
+use crate::progress::Progress;
 use crate::queue::{self, Queues};
 use crate::region::{self, RegionClients};
-use crate::report::{Outcome, Report, Row, Scope};
+use crate::report::{Report, Row, RowOutcome, RowScope};
 use crate::scanner::ScannerRole;
 
 /// A command that works on accounts and regions.
@@ -94,6 +97,8 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
     };
     let accounts = discover::accounts(cfg, &base, &home_id).await?;
     info!(command = cmd.name(), home_account = %home.account, accounts = accounts.len(), "starting");
+    let progress = Progress::on_stderr(!cfg.no_progress);
+    progress.start(accounts.len());
 
     let permits = Arc::new(Semaphore::new(cfg.concurrency as usize));
     let preps: Vec<Prep> = stream::iter(accounts.iter())
@@ -102,6 +107,7 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
                 .instrument(info_span!("account", account = %a))
         })
         .buffered(cfg.account_concurrency as usize)
+        .inspect(|p| progress_of(&progress, p))
         .collect()
         .await;
 
@@ -131,7 +137,8 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
         let row = central_queue(cfg, cmd, &home, &topics)
             .instrument(info_span!("queue", account = %home.account, region = %cfg.home_region))
             .await;
-        if row.outcome == Outcome::Failed {
+        if row.outcome == RowOutcome::Failed {
+            progress.failed();
             queue_error = row.error.clone();
         }
         report.rows.push(row);
@@ -159,13 +166,15 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
             .instrument(span)
         })
         .buffer_unordered(cfg.concurrency as usize)
+        .inspect(|row| progress.region_done(row.outcome == RowOutcome::Failed))
         .collect()
         .await;
+    progress.finish();
 
     if let Command::Teardown { include_queue } = cmd {
         let removed: BTreeSet<String> = region_rows
             .iter()
-            .filter(|r| r.outcome != Outcome::Failed)
+            .filter(|r| r.outcome != RowOutcome::Failed)
             .map(|r| aws::topic_arn(&r.region, &r.account, &cfg.topic_name))
             .collect();
         // Accounts torn down in every region (no --regions list, nothing failed): the
@@ -174,7 +183,7 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
             .rows
             .iter()
             .chain(&region_rows)
-            .filter(|r| r.outcome == Outcome::Failed)
+            .filter(|r| r.outcome == RowOutcome::Failed)
             .map(|r| r.account.as_str())
             .collect();
         let whole_accounts: BTreeSet<String> = region_rows
@@ -193,6 +202,22 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
     report.sort();
     info!(command = cmd.name(), failed = report.has_failures(), "done");
     Ok(report)
+}
+
+/// Counts a prepared account on the progress line.
+fn progress_of(progress: &Progress, p: &Prep) {
+    let finished = p
+        .rows
+        .iter()
+        .filter(|r| r.scope == RowScope::Region)
+        .count();
+    let failures = p
+        .rows
+        .iter()
+        .filter(|r| r.outcome == RowOutcome::Failed)
+        .count();
+    let pending = if p.ctx.is_some() { p.targets.len() } else { 0 };
+    progress.account_done(finished, pending, failures);
 }
 
 async fn prepare(
@@ -214,12 +239,18 @@ async fn prepare(
         home.clone()
     } else {
         let role_arn = cfg.role_arn_for(account, &home_id.partition);
-        match aws::assume(base, account, &role_arn).await {
+        let session = std::time::Duration::from_secs(cfg.session_duration.into());
+        match aws::assume_for(base, account, &role_arn, session).await {
             Ok(c) => c,
             Err(e) => {
                 warn!(account, error = %e, "account failed");
-                prep.rows
-                    .push(Row::failed(account, "global", Scope::Account, &e, vec![]));
+                prep.rows.push(Row::failed(
+                    account,
+                    "global",
+                    RowScope::Account,
+                    &e,
+                    vec![],
+                ));
                 return prep;
             }
         }
@@ -234,15 +265,20 @@ async fn prepare(
             None
         }
         Err(e) => {
-            prep.rows
-                .push(Row::failed(account, "global", Scope::Account, &e, vec![]));
+            prep.rows.push(Row::failed(
+                account,
+                "global",
+                RowScope::Account,
+                &e,
+                vec![],
+            ));
             return prep;
         }
     };
     let (regions, bad) = discover::pick_regions(account, &cfg.regions, known.as_ref());
     for (r, e) in bad {
         prep.rows
-            .push(Row::failed(account, &r, Scope::Region, &e, vec![]));
+            .push(Row::failed(account, &r, RowScope::Region, &e, vec![]));
     }
 
     if cfg.scanner_enabled() {
@@ -297,17 +333,17 @@ async fn prepare(
                             account: account.into(),
                             region: r.clone(),
                         };
-                        Row::failed(account, &r, Scope::Region, &e, vec![])
+                        Row::failed(account, &r, RowScope::Region, &e, vec![])
                     } else {
                         warn!(account, region = %r, "no logging CloudTrail trail covers the region; skipping it");
-                        Row::new(account, &r, Scope::Region, Outcome::Skipped)
+                        Row::new(account, &r, RowScope::Region, RowOutcome::Skipped)
                     };
                     row.trail = Some(c);
                     prep.rows.push(row);
                 }
                 Err(e) => prep
                     .rows
-                    .push(Row::failed(account, &r, Scope::Region, &e, vec![])),
+                    .push(Row::failed(account, &r, RowScope::Region, &e, vec![])),
             }
         }
         if home_id.partition == "aws" && !covered.contains("us-east-1") {
@@ -336,7 +372,12 @@ async fn unasked_scanner_teardown(
     match role.observe().await {
         Ok(None) => None,
         Err(Error::Aws(e)) if e.kind == AwsErrorKind::AccessDenied => {
-            let mut row = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::Skipped);
+            let mut row = Row::new(
+                &ctx.account,
+                "global",
+                RowScope::ScannerRole,
+                RowOutcome::Skipped,
+            );
             row.notes.push(format!(
                 "could not look for a scanner role made by an earlier setup ({e}); grant \
                  the IAM actions of `event-rule policy teardown` and rerun if there is one"
@@ -365,7 +406,7 @@ async fn scanner_row(
 ) -> Row {
     let observed = match observed {
         Ok(o) => o,
-        Err(e) => return Row::failed(&ctx.account, "global", Scope::ScannerRole, &e, vec![]),
+        Err(e) => return Row::failed(&ctx.account, "global", RowScope::ScannerRole, &e, vec![]),
     };
     let mut done = Vec::new();
     let result = match cmd {
@@ -375,8 +416,8 @@ async fn scanner_row(
                 let mut r = Row::new(
                     &ctx.account,
                     "global",
-                    Scope::ScannerRole,
-                    Outcome::of_deletions(&done),
+                    RowScope::ScannerRole,
+                    RowOutcome::of_deletions(&done),
                 );
                 r.notes = notes;
                 r
@@ -389,11 +430,16 @@ async fn scanner_row(
             };
             let st = ScannerRole::new(ctx, &adopting, partition);
             st.diff(observed.as_ref()).map(|changes| {
-                let mut r = Row::new(&ctx.account, "global", Scope::ScannerRole, Outcome::InSync);
+                let mut r = Row::new(
+                    &ctx.account,
+                    "global",
+                    RowScope::ScannerRole,
+                    RowOutcome::InSync,
+                );
                 let state = checks_for(&changes, Resource::ScannerRole);
                 r.checks.insert("scanner-role".into(), state);
                 if !changes.is_empty() {
-                    r.outcome = Outcome::Drift;
+                    r.outcome = RowOutcome::Drift;
                 }
                 r.changes = changes;
                 r
@@ -403,8 +449,8 @@ async fn scanner_row(
             let mut r = Row::new(
                 &ctx.account,
                 "global",
-                Scope::ScannerRole,
-                Outcome::of_changes(&changes),
+                RowScope::ScannerRole,
+                RowOutcome::of_changes(&changes),
             );
             r.changes = changes;
             r
@@ -414,8 +460,8 @@ async fn scanner_row(
                 Row::new(
                     &ctx.account,
                     "global",
-                    Scope::ScannerRole,
-                    Outcome::of_changes(&done),
+                    RowScope::ScannerRole,
+                    RowOutcome::of_changes(&done),
                 )
             }),
             Err(e) => Err(e),
@@ -428,7 +474,7 @@ async fn scanner_row(
             }
             r
         }
-        Err(e) => Row::failed(&ctx.account, "global", Scope::ScannerRole, &e, done),
+        Err(e) => Row::failed(&ctx.account, "global", RowScope::ScannerRole, &e, done),
     }
 }
 
@@ -443,37 +489,43 @@ async fn central_queue(
     let d = queue::desired(cfg, account);
     let observed = match q.observe().await {
         Ok(o) => o,
-        Err(e) => return Row::failed(account, region, Scope::Queue, &e, vec![]),
+        Err(e) => return Row::failed(account, region, RowScope::Queue, &e, vec![]),
     };
     let adopt = cfg.adopt || cmd == Command::Status;
     let plan = match plan::diff_queue(&d, &observed, &Sources::Add(topics), adopt) {
         Ok(p) => p,
-        Err(e) => return Row::failed(account, region, Scope::Queue, &e, vec![]),
+        Err(e) => return Row::failed(account, region, RowScope::Queue, &e, vec![]),
     };
     match cmd {
         Command::Setup => {
             let mut done = Vec::new();
             match q.apply(&d, &observed, &plan, &mut done).await {
                 Ok(()) => {
-                    let mut r = Row::new(account, region, Scope::Queue, Outcome::of_changes(&done));
+                    let mut r = Row::new(
+                        account,
+                        region,
+                        RowScope::Queue,
+                        RowOutcome::of_changes(&done),
+                    );
                     r.changes = done;
                     r
                 }
-                Err(e) => Row::failed(account, region, Scope::Queue, &e, done),
+                Err(e) => Row::failed(account, region, RowScope::Queue, &e, done),
             }
         }
         Command::Plan => {
             let mut r = Row::new(
                 account,
                 region,
-                Scope::Queue,
-                Outcome::of_changes(&plan.changes),
+                RowScope::Queue,
+                RowOutcome::of_changes(&plan.changes),
             );
             r.changes = plan.changes;
+            r.notes = plan::queue_attribute_notes(&d, &observed);
             r
         }
         _ => {
-            let mut r = Row::new(account, region, Scope::Queue, Outcome::InSync);
+            let mut r = Row::new(account, region, RowScope::Queue, RowOutcome::InSync);
             for (name, res) in [
                 ("dlq", Resource::DeadLetterQueue),
                 ("queue", Resource::Queue),
@@ -481,15 +533,17 @@ async fn central_queue(
             ] {
                 r.checks.insert(name.into(), checks_for(&plan.changes, res));
             }
-            if !plan.changes.is_empty() {
-                r.outcome = Outcome::Drift;
+            // Statements others added to the queue policy: reported, and drift only
+            // with --strict (setup keeps them unless --replace-foreign-statements).
+            let foreign = observed.foreign_statements();
+            r.checks
+                .insert("queue-policy-foreign".into(), plan::foreign_check(&foreign));
+            if !plan.changes.is_empty() || (cfg.strict && !foreign.is_empty()) {
+                r.outcome = RowOutcome::Drift;
             }
+            r.notes = plan::queue_attribute_notes(&d, &observed);
             // Which organization the queue admits, as read back from its policy.
-            let existing = observed
-                .queue
-                .as_ref()
-                .and_then(|q| q.attributes.get("Policy"))
-                .map(String::as_str);
+            let existing = observed.policy();
             if let Some(org) = crate::policy::queue_policy_organization(existing) {
                 r.notes.push(format!(
                     "queue policy admits the topics of organization {org} (aws:SourceOrgID)"
@@ -510,7 +564,11 @@ async fn teardown_queue(
 ) -> Row {
     let (account, region) = (home.account.as_str(), cfg.home_region.as_str());
     let q = Queues::new(home, cfg);
-    let d = queue::desired(cfg, account);
+    // Narrowing the policy keeps the statements others added, whatever the flags.
+    let d = plan::QueueDesired {
+        replace_foreign: false,
+        ..queue::desired(cfg, account)
+    };
     let mut done = Vec::new();
     let result = async {
         let observed = q.observe().await?;
@@ -536,30 +594,30 @@ async fn teardown_queue(
     .await;
     match result {
         Ok(notes) => {
-            let outcome = if done.iter().any(|c| c.action == Action::Delete) {
-                Outcome::Deleted
+            let outcome = if done.iter().any(|c| c.action == ChangeKind::Delete) {
+                RowOutcome::Deleted
             } else {
-                Outcome::of_changes(&done)
+                RowOutcome::of_changes(&done)
             };
-            let mut r = Row::new(account, region, Scope::Queue, outcome);
+            let mut r = Row::new(account, region, RowScope::Queue, outcome);
             r.changes = done;
             r.notes = notes;
             r
         }
-        Err(e) => Row::failed(account, region, Scope::Queue, &e, done),
+        Err(e) => Row::failed(account, region, RowScope::Queue, &e, done),
     }
 }
 
 /// The status of one resource, from the changes that would repair it.
-fn checks_for(changes: &[Change], res: Resource) -> String {
-    let mine: Vec<&Change> = changes.iter().filter(|c| c.resource == res).collect();
+fn checks_for(changes: &[ResourceChange], res: Resource) -> String {
+    let mine: Vec<&ResourceChange> = changes.iter().filter(|c| c.resource == res).collect();
     if mine.is_empty() {
         return "ok".into();
     }
-    if mine.iter().any(|c| c.action == Action::Create) {
+    if mine.iter().any(|c| c.action == ChangeKind::Create) {
         return "missing".into();
     }
-    if mine.iter().any(|c| c.action == Action::Delete) {
+    if mine.iter().any(|c| c.action == ChangeKind::Delete) {
         return "should not exist".into();
     }
     let aspects: Vec<&str> = mine
@@ -592,20 +650,20 @@ async fn one_region(
     let clients = RegionClients::new(ctx, cross, region);
     let d = region::desired(cfg, account, region, &home.account, pattern);
     let row = |outcome| {
-        let mut r = Row::new(account, region, Scope::Region, outcome);
+        let mut r = Row::new(account, region, RowScope::Region, outcome);
         r.trail = coverage.clone();
         r
     };
     if let (Command::Setup, Some(q)) = (cmd, queue_error) {
         let e = Error::NotAttempted(format!("the central queue failed: {q}"));
-        let mut r = Row::failed(account, region, Scope::Region, &e, vec![]);
+        let mut r = Row::failed(account, region, RowScope::Region, &e, vec![]);
         r.trail = coverage;
         return r;
     }
     let observed: RegionObserved = match clients.observe(&d).await {
         Ok(o) => o,
         Err(e) => {
-            let mut r = Row::failed(account, region, Scope::Region, &e, vec![]);
+            let mut r = Row::failed(account, region, RowScope::Region, &e, vec![]);
             r.trail = coverage;
             return r;
         }
@@ -617,28 +675,28 @@ async fn one_region(
                 .apply(&d, &observed, &changes, &mut done)
                 .await
                 .map(|_| {
-                    let mut r = row(Outcome::of_changes(&done));
+                    let mut r = row(RowOutcome::of_changes(&done));
                     r.changes = std::mem::take(&mut done);
                     r
                 }),
             Err(e) => Err(e),
         },
         Command::Plan => plan::diff_region(&d, &observed, cfg.adopt).map(|changes| {
-            let mut r = row(Outcome::of_changes(&changes));
+            let mut r = row(RowOutcome::of_changes(&changes));
             r.changes = changes;
             r
         }),
         Command::Status => plan::diff_region(&d, &observed, true).map(|changes| {
             let covered = coverage.as_ref().is_some_and(Coverage::is_covered);
             let mut r = row(if !covered {
-                Outcome::Skipped
+                RowOutcome::Skipped
             } else if changes.is_empty() {
-                Outcome::InSync
+                RowOutcome::InSync
             } else {
-                Outcome::Drift
+                RowOutcome::Drift
             });
             r.checks.insert("topic".into(), {
-                let topic_only: Vec<Change> = changes
+                let topic_only: Vec<ResourceChange> = changes
                     .iter()
                     .filter(|c| c.aspect != Aspect::Policy)
                     .copied()
@@ -649,12 +707,21 @@ async fn one_region(
                 "topic-policy".into(),
                 if observed.topic.is_none() {
                     "missing".into()
-                } else if changes.contains(&Change::update(Resource::Topic, Aspect::Policy)) {
+                } else if changes.contains(&ResourceChange::update(Resource::Topic, Aspect::Policy))
+                {
                     "differs".into()
                 } else {
                     "ok".into()
                 },
             );
+            // Statements others added to the topic policy: reported, and drift only
+            // with --strict.
+            let foreign = observed.foreign_statements();
+            r.checks
+                .insert("topic-policy-foreign".into(), plan::foreign_check(&foreign));
+            if cfg.strict && !foreign.is_empty() {
+                r.outcome = RowOutcome::Drift;
+            }
             r.checks
                 .insert("rule".into(), checks_for(&changes, Resource::Rule));
             r.checks
@@ -670,8 +737,8 @@ async fn one_region(
                     sub
                 },
             );
-            if pending && r.outcome == Outcome::InSync {
-                r.outcome = Outcome::Drift;
+            if pending && r.outcome == RowOutcome::InSync {
+                r.outcome = RowOutcome::Drift;
             }
             r.changes = changes;
             r
@@ -679,7 +746,7 @@ async fn one_region(
         Command::Teardown { .. } => {
             let (changes, notes) = plan::teardown_region(&d, &observed);
             clients.apply(&d, &observed, &changes, &mut done).await.map(|_| {
-                let mut r = row(Outcome::of_deletions(&done));
+                let mut r = row(RowOutcome::of_deletions(&done));
                 r.changes = std::mem::take(&mut done);
                 if observed.subscriptions.iter().any(|s| s.pending) {
                     r.notes.push("a subscription pending confirmation cannot be removed; it expires by itself".into());
@@ -693,7 +760,7 @@ async fn one_region(
         Ok(r) => r,
         Err(e) => {
             warn!(account, region, error = %e, "region failed");
-            let mut r = Row::failed(account, region, Scope::Region, &e, done);
+            let mut r = Row::failed(account, region, RowScope::Region, &e, done);
             r.trail = coverage;
             r
         }

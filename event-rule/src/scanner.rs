@@ -8,7 +8,7 @@ use tracing::info;
 use crate::aws::AccountCtx;
 use crate::config::Config;
 use crate::error::{AwsErrorKind, Error};
-use crate::plan::{self, Action, Aspect, Change, Resource, RoleState};
+use crate::plan::{self, Aspect, ChangeKind, Resource, ResourceChange, RoleState};
 use crate::policy;
 
 /// Description put on the role.
@@ -90,7 +90,7 @@ impl<'a> ScannerRole<'a> {
     }
 
     /// The changes that bring the role to what is wanted.
-    pub fn diff(&self, o: Option<&RoleState>) -> Result<Vec<Change>, Error> {
+    pub fn diff(&self, o: Option<&RoleState>) -> Result<Vec<ResourceChange>, Error> {
         plan::diff_role(
             &self.arn,
             &self.trust(),
@@ -110,12 +110,16 @@ impl<'a> ScannerRole<'a> {
     }
 
     /// Applies `changes` in order, pushing each change done to `done`.
-    pub async fn apply(&self, changes: &[Change], done: &mut Vec<Change>) -> Result<(), Error> {
+    pub async fn apply(
+        &self,
+        changes: &[ResourceChange],
+        done: &mut Vec<ResourceChange>,
+    ) -> Result<(), Error> {
         let call = self.ctx.call("global");
         let name = &self.cfg.scanner_role_name;
         for c in changes {
             match (c.action, c.aspect) {
-                (Action::Create, _) => {
+                (ChangeKind::Create, _) => {
                     self.client
                         .create_role()
                         .role_name(name)
@@ -131,7 +135,7 @@ impl<'a> ScannerRole<'a> {
                     self.attach().await?;
                     continue;
                 }
-                (Action::Update, Aspect::Tags) => {
+                (ChangeKind::Update, Aspect::Tags) => {
                     self.client
                         .tag_role()
                         .role_name(name)
@@ -140,7 +144,7 @@ impl<'a> ScannerRole<'a> {
                         .await
                         .map_err(|e| call.err("iam:TagRole", &self.arn, e))?;
                 }
-                (Action::Update, Aspect::Policy) => {
+                (ChangeKind::Update, Aspect::Policy) => {
                     self.client
                         .update_assume_role_policy()
                         .role_name(name)
@@ -149,8 +153,8 @@ impl<'a> ScannerRole<'a> {
                         .await
                         .map_err(|e| call.err("iam:UpdateAssumeRolePolicy", &self.arn, e))?;
                 }
-                (Action::Update, _) => self.only_security_audit().await?,
-                (Action::Delete, _) => self.delete().await?,
+                (ChangeKind::Update, _) => self.only_security_audit().await?,
+                (ChangeKind::Delete, _) => self.delete().await?,
             }
             info!(account = %self.ctx.account, change = %c, "applied");
             done.push(*c);
@@ -253,10 +257,10 @@ impl<'a> ScannerRole<'a> {
     }
 
     /// What teardown removes: the role, if it carries our tags.
-    pub fn teardown(&self, o: Option<&RoleState>) -> (Vec<Change>, Vec<String>) {
+    pub fn teardown(&self, o: Option<&RoleState>) -> (Vec<ResourceChange>, Vec<String>) {
         match o {
             Some(r) if plan::has_tags(&r.tags, &self.cfg.tags()) => {
-                (vec![Change::delete(Resource::ScannerRole)], vec![])
+                (vec![ResourceChange::delete(Resource::ScannerRole)], vec![])
             }
             Some(_) => (
                 vec![],

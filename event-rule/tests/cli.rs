@@ -73,6 +73,46 @@ fn invalid_arguments_are_refused_before_any_call() {
 }
 
 #[test]
+fn queue_attribute_flags_are_checked_before_any_call() {
+    // A Lambda consumer needs six times its timeout; a shorter explicit visibility is
+    // refused, naming both flags.
+    let (code, _, err) = run(&[
+        "setup",
+        "--lambda-timeout",
+        "100",
+        "--visibility-timeout",
+        "599",
+    ]);
+    assert_clean_failure(
+        code,
+        &err,
+        "--visibility-timeout 599 is shorter than 6 times --lambda-timeout 100 (600 s)",
+    );
+    for (flag, value) in [
+        ("--receive-wait-time", "21"),
+        ("--message-retention", "59"),
+        ("--visibility-timeout", "43201"),
+        ("--lambda-timeout", "901"),
+    ] {
+        let (code, _, err) = run(&["status", flag, value]);
+        assert_eq!(code, 1, "{flag} {value}: {err}");
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+    }
+    // The defaults are the documented constants, shown in the help.
+    let (code, out, _) = run(&["setup", "--help"]);
+    assert_eq!(code, 0);
+    let visibility = event_rule::config::DEFAULT_VISIBILITY_TIMEOUT_SECS;
+    assert!(out.contains(&format!("else {visibility}")), "{out}");
+    for default in [
+        event_rule::config::DEFAULT_RECEIVE_WAIT_SECS,
+        event_rule::config::DEFAULT_MESSAGE_RETENTION_SECS,
+    ] {
+        assert!(out.contains(&format!("[default: {default}]")), "{out}");
+    }
+    assert!(out.contains("--strict") && out.contains("--replace-foreign-statements"));
+}
+
+#[test]
 fn an_over_long_pattern_is_refused_before_any_call() {
     let services: Vec<String> = (0..120).map(|i| format!("someservice{i}")).collect();
     let (code, _, err) = run(&["setup", "--services", &services.join(",")]);
@@ -103,6 +143,50 @@ fn policy_prints_least_privilege_documents() {
         out.contains("organizations:ListAccounts") && out.contains("role/Member"),
         "{out}"
     );
+}
+
+/// Actions the tool uses that the Service Authorization Reference gives no resource
+/// type (and no condition key): IAM matches them only against `"*"`, so a statement
+/// naming ARNs for them denies them in AWS, which no local endpoint shows.
+const WITHOUT_RESOURCE_TYPE: &[&str] = &[
+    "sns:Unsubscribe",
+    "sns:GetSubscriptionAttributes",
+    "sns:SetSubscriptionAttributes",
+    "sts:GetCallerIdentity",
+    "organizations:DescribeOrganization",
+    "organizations:ListAccounts",
+    "ec2:DescribeRegions",
+    "cloudtrail:DescribeTrails",
+];
+
+#[test]
+fn actions_without_a_resource_type_are_granted_on_star_only() {
+    let mut seen = std::collections::BTreeSet::new();
+    for cmd in ["setup", "plan", "status", "teardown"] {
+        let (code, out, err) = run(&["policy", cmd, "--organization", "--role-name", "Member"]);
+        assert_eq!(code, 0, "{err}");
+        let doc: Value = serde_json::from_str(&out).expect("policy is JSON");
+        for st in doc["Statement"].as_array().expect("statements") {
+            let actions: Vec<&str> = match &st["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                other => panic!("Action {other}"),
+            };
+            for a in actions.iter().filter(|a| WITHOUT_RESOURCE_TYPE.contains(a)) {
+                seen.insert(a.to_string());
+                let star = st["Resource"] == "*" || st["Resource"] == serde_json::json!(["*"]);
+                assert!(star, "{cmd}: {a} in {st}");
+            }
+        }
+    }
+    // The subscription actions are used (by setup, status and teardown).
+    for a in [
+        "sns:Unsubscribe",
+        "sns:GetSubscriptionAttributes",
+        "sns:SetSubscriptionAttributes",
+    ] {
+        assert!(seen.contains(a), "{a} is in no printed policy");
+    }
 }
 
 #[test]
@@ -139,4 +223,16 @@ fn templates_are_written_and_checked_without_aws() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn session_duration_and_progress_flags() {
+    // STS's range: 900 s to 12 hours.
+    let (code, _, err) = run(&["setup", "--session-duration", "60"]);
+    assert_clean_failure(code, &err, "--session-duration");
+    let (code, _, err) = run(&["setup", "--session-duration", "43201"]);
+    assert_clean_failure(code, &err, "--session-duration");
+    // Accepted: the run goes on to look for credentials.
+    let (code, _, err) = run(&["setup", "--session-duration", "900", "--no-progress"]);
+    assert_clean_failure(code, &err, "no AWS credentials");
 }

@@ -212,3 +212,49 @@ async fn regions_come_from_one_signed_describe_regions_request() {
     .await
     .expect("timed out");
 }
+
+const ASSUME_DENIED: &str = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/t is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::222222222222:role/R</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
+
+/// A role that cannot be assumed fails when the account is reached, as a typed error
+/// naming the account, the role and sts:AssumeRole, not later at the first call made
+/// with its (renewable) credentials.
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_fails_at_once_with_a_typed_error() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (endpoint, count) = scripted(vec![(403, "text/xml", ASSUME_DENIED)]).await;
+        let role = "arn:aws:iam::222222222222:role/R";
+        let err = aws::assume_for(
+            &sdk(&endpoint, 5).await,
+            "222222222222",
+            role,
+            Duration::from_secs(900),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "access denied is not retried"
+        );
+        let Error::AssumeRole {
+            account,
+            role_arn,
+            message,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (account.as_str(), role_arn.as_str()),
+            ("222222222222", role)
+        );
+        assert!(
+            message.starts_with(
+                "sts:AssumeRole: AccessDenied: User: arn:aws:iam::123456789012:user/t"
+            ),
+            "{message}"
+        );
+    })
+    .await
+    .expect("timed out");
+}

@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use common::{cli, Moto, HOME, HOME_REGION, TEST_TIMEOUT};
 use event_rule::aws::{self, AccountCtx};
-use event_rule::plan::{Aspect, Change, Resource};
-use event_rule::policy::{normalize, ToolCommand};
-use event_rule::{Command, Config, Outcome, Report, Scope};
+use event_rule::iam::ToolCommand;
+use event_rule::plan::{Aspect, Resource, ResourceChange};
+use event_rule::policy::normalize;
+use event_rule::{Command, Config, Report, RowOutcome, RowScope};
 use processor_core::services::{ServiceSet, SEED_SERVICES};
 use serde_json::{json, Value};
 
@@ -37,7 +38,7 @@ async fn run(moto: &Moto, cfg: &Config, cmd: Command) -> Report {
 fn region_rows(rep: &Report) -> Vec<&event_rule::Row> {
     rep.rows
         .iter()
-        .filter(|r| r.scope == Scope::Region)
+        .filter(|r| r.scope == RowScope::Region)
         .collect()
 }
 
@@ -322,7 +323,7 @@ async fn setup_three_regions_two_accounts_is_exactly_as_specified() {
         // plan first: it predicts every creation and writes nothing.
         let plan = run(&moto, &cfg, Command::Plan).await;
         assert!(
-            plan.rows.iter().all(|r| r.outcome == Outcome::Created),
+            plan.rows.iter().all(|r| r.outcome == RowOutcome::Created),
             "{}",
             plan.table()
         );
@@ -346,20 +347,20 @@ async fn setup_three_regions_two_accounts_is_exactly_as_specified() {
         let regions = region_rows(&rep);
         assert_eq!(regions.len(), 6);
         for r in &regions {
-            assert_eq!(r.outcome, Outcome::Created, "{r:?}");
+            assert_eq!(r.outcome, RowOutcome::Created, "{r:?}");
             assert_eq!(
                 r.changes,
                 vec![
-                    Change::create(Resource::Topic),
-                    Change::create(Resource::Rule),
-                    Change::create(Resource::Target),
-                    Change::create(Resource::Subscription)
+                    ResourceChange::create(Resource::Topic),
+                    ResourceChange::create(Resource::Rule),
+                    ResourceChange::create(Resource::Target),
+                    ResourceChange::create(Resource::Subscription)
                 ]
             );
         }
         assert_eq!(
-            rep.row(HOME, HOME_REGION, Scope::Queue).unwrap().outcome,
-            Outcome::Created
+            rep.row(HOME, HOME_REGION, RowScope::Queue).unwrap().outcome,
+            RowOutcome::Created
         );
         assert!(rep.warnings.is_empty(), "{:?}", rep.warnings);
         for a in [HOME, B] {
@@ -388,13 +389,13 @@ async fn second_setup_is_a_no_op_and_a_change_updates_only_what_differs() {
         let second = run(&moto, &cfg, Command::Setup).await;
         println!("{}", second.table());
         for r in &second.rows {
-            assert_eq!(r.outcome, Outcome::Unchanged, "{r:?}");
+            assert_eq!(r.outcome, RowOutcome::Unchanged, "{r:?}");
             assert!(r.changes.is_empty());
         }
 
         // plan shows nothing to do either.
         let plan = run(&moto, &cfg, Command::Plan).await;
-        assert!(plan.rows.iter().all(|r| r.outcome == Outcome::Unchanged));
+        assert!(plan.rows.iter().all(|r| r.outcome == RowOutcome::Unchanged));
 
         // A different service list changes only each rule's definition.
         let changed = Config {
@@ -405,14 +406,17 @@ async fn second_setup_is_a_no_op_and_a_change_updates_only_what_differs() {
         let third = run(&moto, &changed, Command::Setup).await;
         println!("{}", third.table());
         assert_eq!(
-            third.row(HOME, HOME_REGION, Scope::Queue).unwrap().outcome,
-            Outcome::Unchanged
+            third
+                .row(HOME, HOME_REGION, RowScope::Queue)
+                .unwrap()
+                .outcome,
+            RowOutcome::Unchanged
         );
         for (p, r) in region_rows(&plan).into_iter().zip(region_rows(&third)) {
-            assert_eq!(r.outcome, Outcome::Updated);
+            assert_eq!(r.outcome, RowOutcome::Updated);
             assert_eq!(
                 r.changes,
-                vec![Change::update(Resource::Rule, Aspect::Definition)]
+                vec![ResourceChange::update(Resource::Rule, Aspect::Definition)]
             );
             assert_eq!(p.changes, r.changes, "plan predicted setup");
         }
@@ -432,16 +436,16 @@ async fn second_setup_is_a_no_op_and_a_change_updates_only_what_differs() {
             .await
             .unwrap();
         let fourth = run(&moto, &changed, Command::Setup).await;
-        let row = fourth.row(B, "eu-west-1", Scope::Region).unwrap();
+        let row = fourth.row(B, "eu-west-1", RowScope::Region).unwrap();
         assert_eq!(
             row.changes,
-            vec![Change::update(Resource::Topic, Aspect::Policy)]
+            vec![ResourceChange::update(Resource::Topic, Aspect::Policy)]
         );
         assert_eq!(
             fourth
                 .rows
                 .iter()
-                .filter(|r| r.outcome == Outcome::Unchanged)
+                .filter(|r| r.outcome == RowOutcome::Unchanged)
                 .count(),
             fourth.rows.len() - 1
         );
@@ -902,12 +906,17 @@ async fn teardown_without_include_queue_keeps_the_queue_and_narrows_its_policy()
         .await;
         println!("{}", rep.table());
         assert_eq!(
-            rep.row(HOME, "eu-west-1", Scope::Region).unwrap().outcome,
-            Outcome::Deleted
+            rep.row(HOME, "eu-west-1", RowScope::Region)
+                .unwrap()
+                .outcome,
+            RowOutcome::Deleted
         );
         assert_eq!(
-            rep.row(HOME, HOME_REGION, Scope::Queue).unwrap().changes,
-            vec![Change::update(Resource::QueuePolicy, Aspect::Policy)]
+            rep.row(HOME, HOME_REGION, RowScope::Queue).unwrap().changes,
+            vec![ResourceChange::update(
+                Resource::QueuePolicy,
+                Aspect::Policy
+            )]
         );
         assert_queue_exact(
             &moto,
@@ -932,12 +941,14 @@ async fn a_region_without_cloudtrail_is_skipped() {
         let rep = run(&moto, &cfg, Command::Setup).await;
         println!("{}", rep.table());
         assert!(!rep.has_failures());
-        let skipped = rep.row(HOME, "us-east-1", Scope::Region).unwrap();
-        assert_eq!(skipped.outcome, Outcome::Skipped);
+        let skipped = rep.row(HOME, "us-east-1", RowScope::Region).unwrap();
+        assert_eq!(skipped.outcome, RowOutcome::Skipped);
         assert!(skipped.changes.is_empty());
         assert_eq!(
-            rep.row(HOME, "eu-west-1", Scope::Region).unwrap().outcome,
-            Outcome::Created
+            rep.row(HOME, "eu-west-1", RowScope::Region)
+                .unwrap()
+                .outcome,
+            RowOutcome::Created
         );
         assert!(
             rep.warnings
@@ -978,7 +989,7 @@ async fn a_region_without_cloudtrail_is_skipped() {
         assert!(
             region_rows(&rep)
                 .iter()
-                .all(|r| r.outcome == Outcome::Skipped),
+                .all(|r| r.outcome == RowOutcome::Skipped),
             "{}",
             rep.table()
         );
@@ -1116,7 +1127,11 @@ async fn organization_accounts_are_reached_through_their_role() {
             .to_string();
         let rep = run(&moto, &cfg, Command::Status).await;
         assert!(!rep.has_failures() && !rep.has_drift(), "{}", rep.table());
-        let queue_row = rep.rows.iter().find(|r| r.scope == Scope::Queue).unwrap();
+        let queue_row = rep
+            .rows
+            .iter()
+            .find(|r| r.scope == RowScope::Queue)
+            .unwrap();
         assert!(
             queue_row.notes.iter().any(|n| n.contains(&org_id)),
             "{:?}",
@@ -1156,11 +1171,23 @@ async fn enabled_regions_are_read_from_describe_regions() {
 /// topics by `aws:SourceOrgID` (from DescribeOrganization), so it stays one statement
 /// far under SQS's size limit, where listing the accounts could not; status reads the
 /// organization back from the policy.
+///
+/// About 50 s on two shared cores, nearly all of it moto's CPU (some 40 ms per account
+/// for AssumeRole, DescribeRegions and the trail look-ups; creating the 999 accounts
+/// takes 6 s without the managed policies and AMIs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "moto takes minutes to create 1,000 accounts; run explicitly"]
 async fn organization_of_1000_accounts_is_admitted_by_its_id() {
     use futures::StreamExt;
-    let Some(moto) = Moto::start("organization_of_1000_accounts_is_admitted_by_its_id") else {
+    // Without AWS's managed policies and AMIs, which moto would otherwise load into
+    // each new account's IAM (over a second per CreateAccount) and EC2 (80 ms at its
+    // first DescribeRegions); this test needs neither.
+    let Some(moto) = Moto::start_with_env(
+        "organization_of_1000_accounts_is_admitted_by_its_id",
+        &[
+            ("MOTO_IAM_LOAD_MANAGED_POLICIES", "false"),
+            ("MOTO_EC2_LOAD_DEFAULT_AMIS", "false"),
+        ],
+    ) else {
         return;
     };
     timed!(async {
@@ -1211,7 +1238,7 @@ async fn organization_of_1000_accounts_is_admitted_by_its_id() {
         assert_eq!(accounts.len(), 1000);
         let set_up: BTreeSet<&str> = region_rows(&rep)
             .iter()
-            .filter(|r| r.outcome != Outcome::Skipped)
+            .filter(|r| r.outcome != RowOutcome::Skipped)
             .map(|r| r.account.as_str())
             .collect();
         assert_eq!(set_up, BTreeSet::from([HOME, &members[0], &members[1]]));
@@ -1273,24 +1300,499 @@ async fn organization_of_1000_accounts_is_admitted_by_its_id() {
             Err(event_rule::Error::QueuePolicyTooLarge { accounts: 1000, .. })
         ));
 
-        // Status reads the organization back and finds the queue in sync.
-        let rep = run(&moto, &cfg, Command::Status).await;
-        let queue_row = rep.rows.iter().find(|r| r.scope == Scope::Queue).unwrap();
-        assert_eq!(queue_row.outcome, Outcome::InSync, "{}", rep.table());
+        // Status reads the organization back and finds the queue and the three set-up
+        // accounts in sync. (Over the three, with the organization's id: status over
+        // every account would double the test's time, all of it moto's.)
+        let three = Config {
+            queue_org_id: Some(org_id.clone()),
+            ..config(&[HOME, &members[0], &members[1]], &["us-east-1"])
+        };
+        let rep = run(&moto, &three, Command::Status).await;
+        let queue_row = rep
+            .rows
+            .iter()
+            .find(|r| r.scope == RowScope::Queue)
+            .unwrap();
+        assert_eq!(queue_row.outcome, RowOutcome::InSync, "{}", rep.table());
         assert!(
             queue_row.notes.iter().any(|n| n.contains(&org_id)),
             "{:?}",
             queue_row.notes
         );
-        for r in region_rows(&rep)
-            .iter()
-            .filter(|r| r.outcome != Outcome::Skipped)
-        {
-            assert_eq!(r.outcome, Outcome::InSync, "{}", rep.table());
+        let rows = region_rows(&rep);
+        assert_eq!(rows.len(), 3, "{}", rep.table());
+        for r in rows {
+            assert_eq!(r.outcome, RowOutcome::InSync, "{}", rep.table());
         }
     });
 }
 
+/// The central queue's attributes as read back, and its URL.
+async fn queue_attributes(moto: &Moto, name: &str) -> (String, BTreeMap<String, String>) {
+    let home = moto.account(HOME).await;
+    let sqs = aws_sdk_sqs::Client::new(&home.in_region(HOME_REGION));
+    let url = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("queue exists")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+        .collect();
+    (url, attrs)
+}
+
+/// The central queue's SQS client in the home region.
+async fn home_sqs(moto: &Moto) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&moto.account(HOME).await.in_region(HOME_REGION))
+}
+
+/// The queue row of a `status --json` or `plan --json` report.
+fn queue_row(out: &str) -> Value {
+    let rep: Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    rep["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["scope"] == "queue")
+        .cloned()
+        .unwrap_or_else(|| panic!("no queue row: {out}"))
+}
+
+/// The queue's visibility timeout, receive wait, retention and redrive count are set
+/// by setup (defaults written once in `config`), honoured by SQS (moto) on receives,
+/// reported by status and plan when they differ, and repaired by setup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_attributes_are_set_reported_as_drift_and_repaired() {
+    use event_rule::config::{
+        DEFAULT_MAX_RECEIVE_COUNT, DEFAULT_MESSAGE_RETENTION_SECS, DEFAULT_RECEIVE_WAIT_SECS,
+        DEFAULT_VISIBILITY_TIMEOUT_SECS,
+    };
+    let Some(moto) = Moto::start("queue_attributes_are_set_reported_as_drift_and_repaired") else {
+        return;
+    };
+    timed!(async {
+        moto.trail(HOME, "us-east-1", true).await;
+        let base = ["--regions", "us-east-1"];
+        let (code, out, err) = cli(&moto, &[&["setup"][..], &base].concat()).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        let (_, a) = queue_attributes(&moto, "cloudcoreo-events-queue").await;
+        assert_eq!(
+            a["VisibilityTimeout"],
+            DEFAULT_VISIBILITY_TIMEOUT_SECS.to_string()
+        );
+        assert_eq!(
+            a["ReceiveMessageWaitTimeSeconds"],
+            DEFAULT_RECEIVE_WAIT_SECS.to_string()
+        );
+        assert_eq!(
+            a["MessageRetentionPeriod"],
+            DEFAULT_MESSAGE_RETENTION_SECS.to_string()
+        );
+        let redrive: Value = serde_json::from_str(&a["RedrivePolicy"]).unwrap();
+        assert_eq!(
+            redrive["maxReceiveCount"].to_string().trim_matches('"'),
+            DEFAULT_MAX_RECEIVE_COUNT.to_string()
+        );
+
+        // Other values: status reports each difference, plan shows one definition
+        // update of the queue, setup applies it.
+        let short = [
+            &base[..],
+            &[
+                "--visibility-timeout",
+                "2",
+                "--receive-wait-time",
+                "1",
+                "--message-retention",
+                "600",
+                "--max-receive-count",
+                "2",
+            ],
+        ]
+        .concat();
+        let (code, out, err) = cli(&moto, &[&["status", "--json"][..], &short].concat()).await;
+        assert_eq!(code, 2, "drift exits 2: {out}\n{err}");
+        let row = queue_row(&out);
+        assert_eq!(row["outcome"], "drift", "{row}");
+        assert_eq!(row["checks"]["queue"], "differs: definition", "{row}");
+        assert_eq!(row["checks"]["dlq"], "ok", "{row}");
+        let notes: Vec<&str> = row["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for want in [
+            "queue VisibilityTimeout is 360, wanted 2",
+            "queue ReceiveMessageWaitTimeSeconds is 20, wanted 1",
+            "queue MessageRetentionPeriod is 345600, wanted 600",
+        ] {
+            assert!(notes.contains(&want), "{want}: {notes:?}");
+        }
+        assert!(
+            notes.iter().any(|n| n.starts_with("queue RedrivePolicy")),
+            "{notes:?}"
+        );
+        let (code, out, err) = cli(&moto, &[&["plan", "--json"][..], &short].concat()).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert_eq!(
+            queue_row(&out)["changes"],
+            json!([{"resource": "queue", "action": "update", "aspect": "definition"}])
+        );
+        // --lambda-timeout derives the visibility timeout: six times it; given with a
+        // shorter --visibility-timeout, it is refused before any call.
+        let (code, out, err) = cli(
+            &moto,
+            &[&["plan", "--json", "--lambda-timeout", "1"][..], &base].concat(),
+        )
+        .await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        let row = queue_row(&out);
+        assert!(
+            row["notes"]
+                .to_string()
+                .contains("queue VisibilityTimeout is 360, wanted 6"),
+            "{row}"
+        );
+        let (code, _, err) = cli(
+            &moto,
+            &[&["plan", "--lambda-timeout", "1"][..], &short].concat(),
+        )
+        .await;
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("--visibility-timeout 2 is shorter than 6 times --lambda-timeout 1"),
+            "{err}"
+        );
+        let (code, out, err) = cli(&moto, &[&["setup"][..], &short].concat()).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(out.contains("update queue definition"), "{out}");
+        let (url, a) = queue_attributes(&moto, "cloudcoreo-events-queue").await;
+        assert_eq!(a["VisibilityTimeout"], "2");
+        assert_eq!(a["ReceiveMessageWaitTimeSeconds"], "1");
+        assert_eq!(a["MessageRetentionPeriod"], "600");
+        let (code, out, _) = cli(&moto, &[&["status"][..], &short].concat()).await;
+        assert_eq!(code, 0, "in sync: {out}");
+
+        // SQS (moto) honours them on receives that set nothing: the wait, the
+        // visibility, and the move to the dead-letter queue on the third receive.
+        // (Retention is at least 60 s; its expiry is not waited for here.)
+        let sqs = home_sqs(&moto).await;
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body("m")
+            .send()
+            .await
+            .unwrap();
+        let receive = |url: String| {
+            let sqs = sqs.clone();
+            async move {
+                let t = Instant::now();
+                let n = sqs
+                    .receive_message()
+                    .queue_url(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .messages()
+                    .len();
+                (n, t.elapsed())
+            }
+        };
+        assert_eq!(receive(url.clone()).await.0, 1, "first receive");
+        let (n, waited) = receive(url.clone()).await;
+        assert_eq!(n, 0, "hidden for the visibility timeout");
+        assert!(waited.as_millis() >= 900, "long-polled 1 s: {waited:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert_eq!(receive(url.clone()).await.0, 1, "visible again after 2 s");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert_eq!(receive(url.clone()).await.0, 0, "moved after 2 receives");
+        let (dlq, _) = queue_attributes(&moto, "cloudcoreo-events-queue-dlq").await;
+        let moved = sqs
+            .receive_message()
+            .queue_url(dlq)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(moved.messages().len(), 1, "in the dead-letter queue");
+
+        // Changed behind the tool's back: drift, then repaired. (moto drops a policy
+        // that SetQueueAttributes does not repeat; SQS does not, so it is repeated.)
+        let (_, a) = queue_attributes(&moto, "cloudcoreo-events-queue").await;
+        sqs.set_queue_attributes()
+            .queue_url(&url)
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::Policy, &a["Policy"])
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                "30",
+            )
+            .send()
+            .await
+            .unwrap();
+        let (code, out, _) = cli(&moto, &[&["status"][..], &short].concat()).await;
+        assert_eq!(code, 2, "{out}");
+        assert!(
+            out.contains("queue VisibilityTimeout is 30, wanted 2"),
+            "{out}"
+        );
+        let (code, out, err) = cli(&moto, &[&["setup"][..], &short].concat()).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert_eq!(
+            queue_attributes(&moto, "cloudcoreo-events-queue").await.1["VisibilityTimeout"],
+            "2"
+        );
+    });
+}
+
+/// Sets a policy attribute (`Policy`) of `account`'s topic in us-east-1.
+async fn set_topic_policy(moto: &Moto, account: &str, policy: &Value) {
+    let ctx = moto.account(account).await;
+    aws_sdk_sns::Client::new(&ctx.in_region("us-east-1"))
+        .set_topic_attributes()
+        .topic_arn(aws::topic_arn("us-east-1", account, "cloudcoreo-events"))
+        .attribute_name("Policy")
+        .attribute_value(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `account`'s topic policy in us-east-1.
+async fn topic_policy(moto: &Moto, account: &str) -> Value {
+    let ctx = moto.account(account).await;
+    let attrs = aws_sdk_sns::Client::new(&ctx.in_region("us-east-1"))
+        .get_topic_attributes()
+        .topic_arn(aws::topic_arn("us-east-1", account, "cloudcoreo-events"))
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_str(&attrs.attributes().unwrap()["Policy"]).unwrap()
+}
+
+/// The Sids of a policy's statements (`-` for none).
+fn sids(policy: &Value) -> BTreeSet<String> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap_or("-").to_string())
+        .collect()
+}
+
+/// Statements the tool did not write, in the queue policy and a topic policy: status
+/// names them (drift only with --strict), setup keeps them while repairing its own,
+/// teardown keeps them when it narrows the queue policy, and setup
+/// --replace-foreign-statements removes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_policy_statements_are_reported_kept_and_replaced_on_request() {
+    let Some(moto) =
+        Moto::start("foreign_policy_statements_are_reported_kept_and_replaced_on_request")
+    else {
+        return;
+    };
+    timed!(async {
+        for a in [HOME, B] {
+            moto.trail(a, "us-east-1", true).await;
+        }
+        let args = [
+            "--accounts",
+            &format!("{HOME},{B}"),
+            "--regions",
+            "us-east-1",
+        ];
+        let (code, out, err) = cli(&moto, &[&["setup"][..], &args].concat()).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+
+        // Anyone may send to the queue; another account may subscribe to B's topic
+        // (no Sid), and our own publish statement there is widened.
+        let queue_arn = aws::queue_arn(HOME_REGION, HOME, "cloudcoreo-events-queue");
+        let public = json!({
+            "Sid": "PublicSend",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn
+        });
+        let add_to_queue_policy = |statement: Value| async {
+            let (url, a) = queue_attributes(&moto, "cloudcoreo-events-queue").await;
+            let mut p: Value = serde_json::from_str(&a["Policy"]).unwrap();
+            p["Statement"].as_array_mut().unwrap().push(statement);
+            home_sqs(&moto)
+                .await
+                .set_queue_attributes()
+                .queue_url(url)
+                .attributes(
+                    aws_sdk_sqs::types::QueueAttributeName::Policy,
+                    p.to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+        };
+        add_to_queue_policy(public.clone()).await;
+        let topic_b = aws::topic_arn("us-east-1", B, "cloudcoreo-events");
+        let subscribe = json!({
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+            "Action": "sns:Subscribe",
+            "Resource": topic_b
+        });
+        let ours_b = topic_policy(&moto, B).await;
+        let mut tampered = ours_b.clone();
+        tampered["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"] =
+            json!("999999999999");
+        tampered["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(subscribe.clone());
+        set_topic_policy(&moto, B, &tampered).await;
+
+        // Reported, not drift by themselves; our widened statement is.
+        let (code, out, err) = cli(&moto, &[&["status", "--json"][..], &args].concat()).await;
+        assert_eq!(code, 2, "our statement differs: {out}\n{err}");
+        let rep: Value = serde_json::from_str(&out).unwrap();
+        let row = |scope: &str, account: &str| -> Value {
+            rep["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["scope"] == scope && r["account"] == account)
+                .cloned()
+                .unwrap()
+        };
+        let q = row("queue", HOME);
+        assert_eq!(q["outcome"], "in-sync", "{q}");
+        assert_eq!(
+            q["checks"]["queue-policy-foreign"],
+            "1 foreign statement: \"PublicSend\": Allow sqs:SendMessage to *",
+            "{q}"
+        );
+        assert_eq!(q["checks"]["queue-policy"], "ok", "{q}");
+        let rb = row("region", B);
+        assert_eq!(rb["outcome"], "drift", "{rb}");
+        assert_eq!(rb["checks"]["topic-policy"], "differs", "{rb}");
+        assert_eq!(
+            rb["checks"]["topic-policy-foreign"],
+            "1 foreign statement: (no Sid): Allow sns:Subscribe to arn:aws:iam::999999999999:root",
+            "{rb}"
+        );
+        let rh = row("region", HOME);
+        assert_eq!(rh["checks"]["topic-policy-foreign"], "ok", "{rh}");
+        assert_eq!(rh["outcome"], "in-sync", "{rh}");
+
+        // Setup repairs our statement and keeps theirs, in both policies.
+        let (code, out, err) = cli(&moto, &[&["setup"][..], &args].concat()).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(
+            !out.contains("queue-policy"),
+            "queue policy untouched: {out}"
+        );
+        assert_eq!(out.matches("update topic policy").count(), 1, "{out}");
+        let now_b = topic_policy(&moto, B).await;
+        let mut want_b = ours_b.clone();
+        want_b["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, subscribe.clone());
+        assert_eq!(normalize(&now_b), normalize(&want_b), "{now_b}");
+        let (_, a) = queue_attributes(&moto, "cloudcoreo-events-queue").await;
+        let qp: Value = serde_json::from_str(&a["Policy"]).unwrap();
+        assert_eq!(
+            sids(&qp),
+            BTreeSet::from([
+                "PublicSend".to_string(),
+                "CloudcoreoEventTopics".to_string()
+            ])
+        );
+
+        // Only with --strict are foreign statements drift.
+        let (code, out, _) = cli(&moto, &[&["status"][..], &args].concat()).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("queue-policy-foreign: 1 foreign statement"),
+            "{out}"
+        );
+        let (code, out, _) = cli(
+            &moto,
+            &[&["status", "--strict", "--json"][..], &args].concat(),
+        )
+        .await;
+        assert_eq!(code, 2, "{out}");
+        let rep: Value = serde_json::from_str(&out).unwrap();
+        let drifted: BTreeSet<(String, String)> = rep["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["outcome"] == "drift")
+            .map(|r| {
+                (
+                    r["scope"].as_str().unwrap().into(),
+                    r["account"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            drifted,
+            BTreeSet::from([("queue".into(), HOME.into()), ("region".into(), B.into())]),
+            "{out}"
+        );
+
+        // Teardown of the regions narrows the queue policy to theirs alone.
+        let (code, out, err) = cli(&moto, &[&["teardown"][..], &args].concat()).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        let (_, a) = queue_attributes(&moto, "cloudcoreo-events-queue").await;
+        let qp: Value = serde_json::from_str(&a["Policy"]).unwrap();
+        assert_eq!(
+            normalize(&qp["Statement"]),
+            normalize(&json!([public])),
+            "{qp}"
+        );
+
+        // Set up again (theirs kept), then replace foreign statements on request.
+        let (code, out, err) = cli(&moto, &[&["setup"][..], &args].concat()).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        let (_, a) = queue_attributes(&moto, "cloudcoreo-events-queue").await;
+        let qp: Value = serde_json::from_str(&a["Policy"]).unwrap();
+        assert_eq!(sids(&qp).len(), 2, "{qp}");
+        let mut with_foreign = topic_policy(&moto, B).await;
+        with_foreign["Statement"]
+            .as_array_mut()
+            .unwrap()
+            .push(subscribe.clone());
+        set_topic_policy(&moto, B, &with_foreign).await;
+        let replace = [&["--replace-foreign-statements"][..], &args].concat();
+        let (code, out, _) = cli(&moto, &[&["plan"][..], &replace].concat()).await;
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("update queue-policy policy"), "{out}");
+        assert!(out.contains("update topic policy"), "{out}");
+        let (code, out, err) = cli(&moto, &[&["setup"][..], &replace].concat()).await;
+        assert_eq!(code, 0, "{out}\n{err}");
+        let (_, a) = queue_attributes(&moto, "cloudcoreo-events-queue").await;
+        let qp: Value = serde_json::from_str(&a["Policy"]).unwrap();
+        assert_eq!(
+            sids(&qp),
+            BTreeSet::from(["CloudcoreoEventTopics".to_string()])
+        );
+        assert_eq!(normalize(&topic_policy(&moto, B).await), normalize(&ours_b));
+        let (code, out, _) = cli(&moto, &[&["status", "--strict"][..], &args].concat()).await;
+        assert_eq!(code, 0, "nothing foreign left: {out}");
+    });
+}
 /// An IAM user in moto (IAM enforcement on) holding exactly `policy`; returns its key.
 async fn iam_user(moto: &Moto, name: &str, policy: &Value) -> (String, String) {
     let iam = aws_sdk_iam::Client::new(&moto.sdk().await);
@@ -1336,7 +1838,7 @@ async fn printed_policy_suffices_and_a_missing_action_is_named() {
         // moto authorizes every request against the resource `*`, so statements
         // scoped to our ARNs would deny everything there: the test keeps the printed
         // actions and widens each statement's resources to `*`.
-        let mut full = event_rule::policy::tool_policy(ToolCommand::Setup, &cfg);
+        let mut full = event_rule::iam::tool_policy(ToolCommand::Setup, &cfg);
         for st in full["Statement"].as_array_mut().unwrap() {
             st["Resource"] = json!("*");
         }
@@ -1368,13 +1870,13 @@ async fn printed_policy_suffices_and_a_missing_action_is_named() {
         let queue = rep
             .rows
             .iter()
-            .find(|r| r.scope == Scope::Queue)
+            .find(|r| r.scope == RowScope::Queue)
             .expect("queue row");
-        assert_eq!(queue.outcome, Outcome::Created, "{}", rep.table());
+        assert_eq!(queue.outcome, RowOutcome::Created, "{}", rep.table());
         let rows = region_rows(&rep);
         assert_eq!(rows.len(), regions.len());
         for r in rows {
-            assert_eq!(r.outcome, Outcome::Failed, "{}", rep.table());
+            assert_eq!(r.outcome, RowOutcome::Failed, "{}", rep.table());
             let err = r.error.as_deref().unwrap_or_default();
             let topic = aws::topic_arn(&r.region, HOME, "cloudcoreo-events");
             assert!(
@@ -1393,7 +1895,7 @@ async fn printed_policy_suffices_and_a_missing_action_is_named() {
         assert!(!rep.has_failures(), "{}", rep.table());
         assert!(region_rows(&rep)
             .iter()
-            .all(|r| r.outcome == Outcome::Created));
+            .all(|r| r.outcome == RowOutcome::Created));
         let rep = event_rule::run(&cfg, &full_sdk, Command::Status)
             .await
             .expect("run");
@@ -1401,39 +1903,41 @@ async fn printed_policy_suffices_and_a_missing_action_is_named() {
         assert!(
             region_rows(&rep)
                 .iter()
-                .all(|r| r.outcome == Outcome::InSync),
+                .all(|r| r.outcome == RowOutcome::InSync),
             "{}",
             rep.table()
         );
     });
 }
 
+/// The 17 regions of the timing tests.
+const R17: [&str; 17] = [
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
+];
+
 /// Setup over 17 regions against setup over one, each on a fresh server: straight to
 /// moto, through a proxy adding 50 ms per request (a real endpoint's round trip), and
 /// one region at a time for comparison. Run with
-/// `cargo test -p event-rule --release --test moto -- --ignored --nocapture timing`.
+/// `cargo test -p event-rule --release --test moto -- --ignored --nocapture timing_17`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "timing measurement; run explicitly"]
 async fn timing_17_regions_vs_1() {
-    const R17: [&str; 17] = [
-        "us-east-1",
-        "us-east-2",
-        "us-west-1",
-        "us-west-2",
-        "ca-central-1",
-        "eu-west-1",
-        "eu-west-2",
-        "eu-west-3",
-        "eu-central-1",
-        "eu-north-1",
-        "ap-south-1",
-        "ap-northeast-1",
-        "ap-northeast-2",
-        "ap-northeast-3",
-        "ap-southeast-1",
-        "ap-southeast-2",
-        "sa-east-1",
-    ];
     let delay = std::time::Duration::from_millis(50);
     for (label, latency, concurrency) in [
         ("moto", None, 32),
@@ -1482,4 +1986,136 @@ async fn timing_17_regions_vs_1() {
             times[1].as_secs_f64() / times[0].as_secs_f64()
         );
     }
+}
+
+/// Assumed-role credentials are renewed before they expire, so a run may outlast a
+/// session. A run assumes each member's role once, for `--session-duration`; then,
+/// with 20-second sessions (moto accepts what STS, at 900 s minimum, would refuse) and
+/// calls spread over 14 s, the role is assumed again once, half a session before the
+/// first one ends, and not for every call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assumed_role_credentials_are_renewed_before_they_expire() {
+    use std::time::Duration;
+    let Some(moto) = Moto::start("assumed_role_credentials_are_renewed_before_they_expire") else {
+        return;
+    };
+    timed!(async {
+        let (endpoint, sent) = common::recording_proxy(&moto.endpoint, Duration::ZERO).await;
+        let base = common::sdk_at(&endpoint).await;
+        let cfg = Config {
+            session_duration: 1800,
+            ..config(&[HOME, B], &["us-east-1", "eu-west-1"])
+        };
+        let rep = event_rule::run(&cfg, &base, Command::Plan)
+            .await
+            .expect("plan");
+        assert!(!rep.has_failures(), "{}", rep.table());
+        assert_eq!(
+            sent.count("Action=AssumeRole"),
+            1,
+            "one AssumeRole for B's every call"
+        );
+        assert_eq!(sent.count("DurationSeconds=1800"), 1);
+
+        let role = format!("arn:aws:iam::{B}:role/OrganizationAccountAccessRole");
+        let ctx = aws::assume_for(&base, B, &role, Duration::from_secs(20))
+            .await
+            .expect("assume");
+        let start = Instant::now();
+        let mut calls = 0;
+        while start.elapsed() < Duration::from_secs(14) {
+            for r in ["us-east-1", "eu-west-1"] {
+                aws_sdk_sns::Client::new(&ctx.in_region(r))
+                    .list_topics()
+                    .send()
+                    .await
+                    .expect("a call in B");
+                calls += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let assumed = sent.count("DurationSeconds=20");
+        // Renewed 10 s into the first session; the second is renewed at 20 s.
+        assert_eq!(
+            assumed, 2,
+            "{assumed} AssumeRole calls for {calls} calls in B"
+        );
+        assert!(calls >= 20, "{calls}");
+        // The calls were signed with the first session's key, then the renewed one's
+        // (besides the base credentials' `testing`).
+        let mut keys = sent.values("Credential=", b'/');
+        assert!(keys.remove("testing"), "{keys:?}");
+        assert_eq!(
+            keys.len(),
+            3,
+            "B's keys in the run, then in two sessions: {keys:?}"
+        );
+    });
+}
+
+/// Setup of 200 accounts x 17 regions (3,400 account-regions) against setup of one
+/// account's 17 regions, each on a fresh server behind the proxy adding 50 ms per
+/// request, with the default concurrency. Run with
+/// `cargo test -p event-rule --release --test moto -- --ignored --nocapture timing_200`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing measurement; run explicitly"]
+async fn timing_200_accounts_x_17_regions() {
+    let accounts: Vec<String> = std::iter::once(HOME.to_string())
+        .chain((1..200).map(|i| format!("{:012}", 200_000_000_000u64 + i)))
+        .collect();
+    let delay = std::time::Duration::from_millis(50);
+    let mut times = Vec::new();
+    for n in [1, accounts.len()] {
+        // moto's IAM managed policies and EC2 AMIs, loaded per account, are not used.
+        let Some(moto) = Moto::start_with_env(
+            "timing_200_accounts_x_17_regions",
+            &[
+                ("MOTO_IAM_LOAD_MANAGED_POLICIES", "false"),
+                ("MOTO_EC2_LOAD_DEFAULT_AMIS", "false"),
+            ],
+        ) else {
+            return;
+        };
+        let targets: Vec<&str> = accounts[..n].iter().map(String::as_str).collect();
+        for a in &targets {
+            moto.trail(a, "us-east-1", true).await;
+        }
+        let endpoint = common::latency_proxy(&moto.endpoint, delay).await;
+        let sdk = common::sdk_at(&endpoint).await;
+        // The queue admits the organization's topics: listing 200 accounts' would not
+        // fit in its policy.
+        let cfg = Config {
+            queue_org_id: Some("o-timing0000".into()),
+            ..config(&targets, &R17)
+        };
+        // Warm moto's lazily built per-account, per-region backends first (see
+        // `timing_17_regions_vs_1`).
+        let t = Instant::now();
+        event_rule::run(&cfg, &sdk, Command::Status)
+            .await
+            .expect("status");
+        let warm = t.elapsed();
+        let cpu0 = moto.cpu_time();
+        let t = Instant::now();
+        let rep = event_rule::run(&cfg, &sdk, Command::Setup)
+            .await
+            .expect("setup");
+        let took = t.elapsed();
+        let cpu = cpu0.zip(moto.cpu_time()).map(|(a, b)| b.saturating_sub(a));
+        assert!(!rep.has_failures(), "{}", rep.table());
+        assert_eq!(region_rows(&rep).len(), n * R17.len());
+        println!(
+            "moto + {} ms per request: setup of {n:3} account(s) x 17 regions: {:>8.1} ms \
+             (moto's CPU: {}; warm-up status: {:.1} s)",
+            delay.as_millis(),
+            took.as_secs_f64() * 1e3,
+            cpu.map_or("unknown".into(), |c| format!("{} ms", c.as_millis())),
+            warm.as_secs_f64()
+        );
+        times.push(took);
+    }
+    println!(
+        "ratio 200x17 / 1x17 = {:.2}",
+        times[1].as_secs_f64() / times[0].as_secs_f64()
+    );
 }

@@ -31,8 +31,12 @@ use processor_core::services::{ServiceSet, EVENT_SOURCE_SUFFIX};
 use serde_json::{json, Map, Value};
 
 use crate::config::{
-    DEFAULT_HOME_REGION, DEFAULT_QUEUE_NAME, DEFAULT_RULE_NAME, DEFAULT_SCANNER_ROLE,
-    DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE, DEFAULT_TOPIC_NAME,
+    DEFAULT_HOME_REGION, DEFAULT_LAMBDA_TIMEOUT_SECS, DEFAULT_MAX_RECEIVE_COUNT,
+    DEFAULT_MESSAGE_RETENTION_SECS, DEFAULT_QUEUE_NAME, DEFAULT_RECEIVE_WAIT_SECS,
+    DEFAULT_RULE_NAME, DEFAULT_SCANNER_ROLE, DEFAULT_TAG_KEY, DEFAULT_TAG_VALUE,
+    DEFAULT_TOPIC_NAME, DEFAULT_VISIBILITY_TIMEOUT_SECS, LAMBDA_TIMEOUT_RANGE,
+    LAMBDA_VISIBILITY_FACTOR, MAX_RECEIVE_COUNT_RANGE, MESSAGE_RETENTION_RANGE, RECEIVE_WAIT_RANGE,
+    VISIBILITY_TIMEOUT_RANGE,
 };
 use crate::plan::DLQ_RETENTION_SECONDS;
 use crate::{pattern, policy, region, scanner};
@@ -550,31 +554,40 @@ pub fn central_queue() -> Value {
             json!("^[A-Za-z0-9_-]{0,80}$"),
         ),
     );
+    // Defaults and ranges are the CLI's (`event-rule setup --max-receive-count ...`).
+    let ranged = |description: &str, default: u32, (min, max): (u32, u32)| {
+        number_param(description, default, min, max)
+    };
     p.insert(
         "MaxReceiveCount".into(),
-        number_param(
+        ranged(
             "Receives before a message moves to the dead-letter queue.",
-            5,
-            1,
-            1000,
+            DEFAULT_MAX_RECEIVE_COUNT,
+            MAX_RECEIVE_COUNT_RANGE,
         ),
     );
     p.insert(
         "VisibilityTimeout".into(),
-        number_param(
-            "Seconds a received message stays hidden. `processor run` asks for its own on each receive (120 s by default); a Lambda consumer uses this one: make it at least 6 times the function's timeout.",
-            360,
-            0,
-            43200,
+        ranged(
+            &format!("Seconds a received message stays hidden. `processor run` asks for its own on each receive; a Lambda consumer uses this one: make it at least {LAMBDA_VISIBILITY_FACTOR} times the function's timeout."),
+            DEFAULT_VISIBILITY_TIMEOUT_SECS,
+            VISIBILITY_TIMEOUT_RANGE,
+        ),
+    );
+    p.insert(
+        "ReceiveMessageWaitTimeSeconds".into(),
+        ranged(
+            "Long-poll wait, in seconds, of receives that set none.",
+            DEFAULT_RECEIVE_WAIT_SECS,
+            RECEIVE_WAIT_RANGE,
         ),
     );
     p.insert(
         "MessageRetentionPeriod".into(),
-        number_param(
+        ranged(
             "Seconds the queue keeps a message (the dead-letter queue keeps them 14 days).",
-            345_600,
-            60,
-            DLQ_RETENTION_SECONDS,
+            DEFAULT_MESSAGE_RETENTION_SECS,
+            MESSAGE_RETENTION_RANGE,
         ),
     );
     p.insert(
@@ -696,6 +709,7 @@ pub fn central_queue() -> Value {
             "Properties": sse(json!({
                 "QueueName": r("QueueName"),
                 "VisibilityTimeout": r("VisibilityTimeout"),
+                "ReceiveMessageWaitTimeSeconds": r("ReceiveMessageWaitTimeSeconds"),
                 "MessageRetentionPeriod": r("MessageRetentionPeriod"),
                 "RedrivePolicy": {
                     "deadLetterTargetArn": att("DeadLetterQueue", "Arn"),
@@ -1402,7 +1416,15 @@ pub fn processor_lambda() -> Value {
         "MemorySize".into(),
         number_param("Memory of the function, MB.", 512, 128, 10240),
     );
-    p.insert("Timeout".into(), number_param("Timeout of one invocation, seconds; keep central-queue's VisibilityTimeout at least 6 times this.", 60, 1, 900));
+    p.insert(
+        "Timeout".into(),
+        number_param(
+            &format!("Timeout of one invocation, seconds; keep central-queue's VisibilityTimeout at least {LAMBDA_VISIBILITY_FACTOR} times this (`event-rule setup --lambda-timeout`)."),
+            DEFAULT_LAMBDA_TIMEOUT_SECS,
+            LAMBDA_TIMEOUT_RANGE.0,
+            LAMBDA_TIMEOUT_RANGE.1,
+        ),
+    );
     p.insert(
         "BatchSize".into(),
         number_param(

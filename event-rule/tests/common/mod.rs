@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
@@ -169,6 +170,51 @@ pub async fn sdk_as(endpoint: &str, key_id: &str, secret: &str) -> SdkConfig {
 /// to give a local server the round-trip time of a real AWS endpoint. Returns its
 /// endpoint; it lives as long as the runtime.
 pub async fn latency_proxy(target: &str, delay: Duration) -> String {
+    proxy(target, delay, None).await
+}
+
+/// What a [`recording_proxy`] passed on to the server: the bytes sent on each
+/// connection, one entry per connection.
+#[derive(Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl RequestLog {
+    /// How many times `needle` was sent (a request parameter such as
+    /// `Action=AssumeRole`), over every connection.
+    pub fn count(&self, needle: &str) -> usize {
+        let needle = needle.as_bytes();
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|sent| sent.windows(needle.len()).filter(|w| *w == needle).count())
+            .sum()
+    }
+
+    /// The distinct texts sent between `start` and the next `end` byte, such as the
+    /// access keys of signed requests (`Credential=`, up to `/`).
+    pub fn values(&self, start: &str, end: u8) -> std::collections::BTreeSet<String> {
+        let start = start.as_bytes();
+        let mut out = std::collections::BTreeSet::new();
+        for sent in self.0.lock().unwrap().iter() {
+            let mut rest = &sent[..];
+            while let Some(i) = rest.windows(start.len()).position(|w| w == start) {
+                rest = &rest[i + start.len()..];
+                let len = rest.iter().position(|b| *b == end).unwrap_or(rest.len());
+                out.insert(String::from_utf8_lossy(&rest[..len]).into_owned());
+            }
+        }
+        out
+    }
+}
+
+/// [`latency_proxy`] that also records what the client sends.
+pub async fn recording_proxy(target: &str, delay: Duration) -> (String, RequestLog) {
+    let log = RequestLog::default();
+    (proxy(target, delay, Some(log.clone())).await, log)
+}
+
+async fn proxy(target: &str, delay: Duration, log: Option<RequestLog>) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -178,10 +224,16 @@ pub async fn latency_proxy(target: &str, delay: Duration) -> String {
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let target = target.clone();
+            let log = log.clone();
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(&target).await else {
                     return;
                 };
+                let slot = log.as_ref().map(|log| {
+                    let mut all = log.0.lock().unwrap();
+                    all.push(Vec::new());
+                    all.len() - 1
+                });
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 tokio::spawn(async move {
@@ -194,8 +246,11 @@ pub async fn latency_proxy(target: &str, delay: Duration) -> String {
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
                     };
+                    if let (Some(log), Some(slot)) = (&log, slot) {
+                        log.0.lock().unwrap()[slot].extend_from_slice(&buf[..n]);
+                    }
                     // A chunk after a pause starts a new request: hold it.
-                    if last.elapsed() > Duration::from_millis(5) {
+                    if !delay.is_zero() && last.elapsed() > Duration::from_millis(5) {
                         tokio::time::sleep(delay).await;
                     }
                     if sw.write_all(&buf[..n]).await.is_err() {
