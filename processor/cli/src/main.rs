@@ -95,9 +95,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Run(args) => run_consumer(*args),
-        Command::Replay(args) => {
-            replay::run(args, build_resolver())
-        }
+        Command::Replay(args) => replay::run(args, build_resolver()),
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Wrap(args) => wrap_cmd::run(args),
         Command::Policy(args) => processor_consumer::policy::render(&args)

@@ -28,8 +28,8 @@ pub mod logging;
 
 use std::sync::Arc;
 
-use processor_consumer::subscribe::Confirmer;
 use processor_catalog::CatalogResolver;
+use processor_consumer::subscribe::Confirmer;
 use processor_core::Resolver;
 use processor_sinks::{Sink, SinkError, SinkOptions};
 

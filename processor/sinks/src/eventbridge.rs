@@ -38,8 +38,8 @@ use futures::stream::{self, StreamExt};
 use processor_core::RescanRequest;
 
 use crate::batch::{self, code_and_message};
-use processor_core::arn::Arn;
 use crate::{ErrorKind, Sink, SinkError, SinkOptions};
+use processor_core::arn::Arn;
 
 /// The source of every event.
 pub const SOURCE: &str = "cloudcoreo.processor";

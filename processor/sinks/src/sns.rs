@@ -38,9 +38,9 @@ use futures::stream::{self, StreamExt};
 use processor_core::RescanRequest;
 
 use crate::batch::{self, EntryFailure, ACCESS_DENIED_CODES};
-use processor_core::arn::Arn;
 use crate::sqs::{deduplication_id, message_group_id};
 use crate::{ErrorKind, Sink, SinkError, SinkOptions};
+use processor_core::arn::Arn;
 
 /// Most messages in one `PublishBatch`.
 pub const MAX_BATCH_ENTRIES: usize = 10;
