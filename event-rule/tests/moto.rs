@@ -554,6 +554,28 @@ async fn status_finds_a_deleted_target_as_drift() {
     });
 }
 
+/// A logging trail in us-east-1 of HOME and B, then a successful `setup` of both
+/// there; returns the arguments that name those accounts and that region.
+async fn set_up_home_and_b(moto: &Moto) -> Vec<String> {
+    for a in [HOME, B] {
+        moto.trail(a, "us-east-1", true).await;
+    }
+    let args: Vec<String> = [
+        "--accounts",
+        &format!("{HOME},{B}"),
+        "--regions",
+        "us-east-1",
+    ]
+    .map(String::from)
+    .to_vec();
+    let setup: Vec<&str> = std::iter::once("setup")
+        .chain(args.iter().map(String::as_str))
+        .collect();
+    let (code, out, err) = cli(moto, &setup).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    args
+}
+
 /// The attributes of the subscriptions of `account`'s topic in `region`:
 /// `(FilterPolicy, RawMessageDelivery)` each.
 async fn subscription_attributes(
@@ -604,17 +626,8 @@ async fn a_filtering_or_raw_subscription_is_drift_and_setup_repairs_it() {
         return;
     };
     timed!(async {
-        for a in [HOME, B] {
-            moto.trail(a, "us-east-1", true).await;
-        }
-        let args = [
-            "--accounts",
-            &format!("{HOME},{B}"),
-            "--regions",
-            "us-east-1",
-        ];
-        let (code, out, err) = cli(&moto, &[&["setup"][..], &args].concat()).await;
-        assert_eq!(code, 0, "{out}\n{err}");
+        let args = set_up_home_and_b(&moto).await;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, out, _) = cli(&moto, &[&["status", "--json"][..], &args].concat()).await;
         assert_eq!(code, 0, "in sync: {out}");
 
@@ -1606,17 +1619,8 @@ async fn foreign_policy_statements_are_reported_kept_and_replaced_on_request() {
         return;
     };
     timed!(async {
-        for a in [HOME, B] {
-            moto.trail(a, "us-east-1", true).await;
-        }
-        let args = [
-            "--accounts",
-            &format!("{HOME},{B}"),
-            "--regions",
-            "us-east-1",
-        ];
-        let (code, out, err) = cli(&moto, &[&["setup"][..], &args].concat()).await;
-        assert_eq!(code, 0, "{out}\n{err}");
+        let args = set_up_home_and_b(&moto).await;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
         // Anyone may send to the queue; another account may subscribe to B's topic
         // (no Sid), and our own publish statement there is widened.
