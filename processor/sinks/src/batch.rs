@@ -155,8 +155,8 @@ pub(crate) fn settle_call(
     match outcome {
         Ok(results) => {
             let failed = results.iter().filter(|r| r.is_err()).count();
-            if failed > 0 {
-                tracing::warn!(sink.kind = kind, sink.name = %name, messages = indices.len(), failed, "some messages were refused");
+            if let Some(first) = results.iter().find_map(|r| r.as_ref().err()) {
+                tracing::warn!(sink.kind = kind, sink.name = %name, messages = indices.len(), failed, error = %first.message, "some messages were refused");
             } else {
                 tracing::debug!(sink.kind = kind, sink.name = %name, messages = indices.len(), "delivered");
             }

@@ -118,37 +118,14 @@ impl EventBridgeSink {
             .set_entries(Some(entries))
             .send()
             .await;
-        match sent {
-            Ok(out) => {
-                let results = map_response(&self.name, indices.len(), out.entries());
-                let failed = results.iter().filter(|r| r.is_err()).count();
-                if failed > 0 {
-                    let first = results
-                        .iter()
-                        .find_map(|r| r.as_ref().err())
-                        .map(|e| e.message.clone())
-                        .unwrap_or_default();
-                    tracing::warn!(sink.kind = "eventbridge", sink.name = %self.name, events = indices.len(), failed, error = %first, "some events were refused");
-                } else {
-                    tracing::debug!(sink.kind = "eventbridge", sink.name = %self.name, events = indices.len(), "delivered");
-                }
-                indices.into_iter().zip(results).collect()
-            }
-            Err(e) => {
-                let kind = classify_call_error(&e);
-                let message = batch::call_error_message("PutEvents", &e);
-                tracing::warn!(
-                    sink.kind = "eventbridge",
-                    sink.name = %self.name,
-                    events = indices.len(),
-                    error.kind = kind.as_str(),
-                    error = %message,
-                    "PutEvents failed"
-                );
-                let err = SinkError::new(&self.name, kind, message);
-                indices.into_iter().map(|i| (i, Err(err.clone()))).collect()
-            }
-        }
+        let outcome = match sent {
+            Ok(out) => Ok(map_response(&self.name, indices.len(), out.entries())),
+            Err(e) => Err((
+                classify_call_error(&e),
+                batch::call_error_message("PutEvents", &e),
+            )),
+        };
+        batch::settle_call("eventbridge", &self.name, "PutEvents", indices, outcome)
     }
 }
 
