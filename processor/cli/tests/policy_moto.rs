@@ -467,8 +467,7 @@ async fn the_printed_policy_suffices_and_without_delete_the_error_names_it() {
         printed,
         json!({"Version": "2012-10-17", "Statement": [{
             "Sid": "ConsumeQueue", "Effect": "Allow",
-            "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage",
-                       "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+            "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
             "Resource": [format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{QUEUE}")]}]})
     );
     let printed_b = policy_for(url_b).await;

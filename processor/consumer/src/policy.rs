@@ -5,7 +5,7 @@
 //! ## Statements
 //! | Sid | actions | resource |
 //! |---|---|---|
-//! | `ConsumeQueue` | `sqs:ReceiveMessage`, `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility`, `sqs:GetQueueAttributes` | the queue |
+//! | `ConsumeQueue` | `sqs:ReceiveMessage`, `sqs:DeleteMessage`, `sqs:ChangeMessageVisibility` | the queue |
 //! | `DecryptQueueMessages` (with `--queue-kms-key`) | `kms:Decrypt`, only through SQS (`kms:ViaService` = `sqs.REGION.amazonaws.com`) | the key |
 //! | `SendToSinkQueues` (`sqs:` sinks) | `sqs:SendMessage` | each queue |
 //! | `PublishToSinkTopics` (`sns:` sinks) | `sns:Publish` | each topic |
@@ -50,10 +50,9 @@ use serde_json::{json, Value};
 pub const VERSION: &str = "2012-10-17";
 
 /// The actions on the consumed queue.
-pub const QUEUE_ACTIONS: [&str; 4] = [
+pub const QUEUE_ACTIONS: [&str; 3] = [
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
     "sqs:ReceiveMessage",
 ];
 
@@ -550,7 +549,6 @@ mod tests {
                     "Action": [
                         "sqs:ChangeMessageVisibility",
                         "sqs:DeleteMessage",
-                        "sqs:GetQueueAttributes",
                         "sqs:ReceiveMessage"
                     ],
                     "Resource": ["arn:aws:sqs:us-west-2:111122223333:cloudcoreo-events-queue"]
