@@ -32,6 +32,9 @@
 //! - [`ec2`]: EC2's Query API as one SigV4-signed request (no generated EC2 crate).
 //! - [`queue`], [`region`], [`scanner`]: read back and apply changes for the central
 //!   queue, one account-region, and the optional scanner role.
+//! - [`component`]: the one interface of those three (observe, diff, apply, tear down)
+//!   and the one function that turns a command and a component into a [`Row`],
+//!   deciding there when a command adopts resources without our tags.
 //! - [`run`]: the orchestration: bounded concurrency over accounts and regions, each
 //!   failure kept to its own [`Row`].
 //! - [`progress`]: the progress line drawn on a terminal during long runs.
@@ -43,6 +46,7 @@
 #![deny(missing_docs)]
 
 pub mod aws;
+pub mod component;
 pub mod config;
 pub mod discover;
 pub mod ec2;

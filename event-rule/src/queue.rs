@@ -1,18 +1,22 @@
 //! The central queue and its dead-letter queue in the home account and region: read
-//! back, and apply the changes [`crate::plan::diff_queue`] decided.
+//! back, and apply the changes [`crate::plan::diff_queue`] (or teardown) decided; as a
+//! [`Component`], [`CentralQueue`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use tracing::info;
 
 use crate::aws::{self, AccountCtx};
+use crate::component::{checks_for, Component};
 use crate::config::Config;
 use crate::error::{AwsErrorKind, Error};
 use crate::plan::{
-    ChangeKind, QueueDesired, QueueObserved, QueuePlan, QueueState, Resource, ResourceChange,
+    self, ChangeKind, QueueDesired, QueueObserved, QueuePlan, QueueState, Resource, ResourceChange,
+    Sources,
 };
 use crate::policy;
+use crate::report::{Row, RowOutcome, RowScope};
 
 /// What the queues should be.
 pub fn desired(cfg: &Config, home_account: &str) -> QueueDesired {
@@ -156,7 +160,8 @@ impl<'a> Queues<'a> {
         Ok(out.queue_url().unwrap_or_default().to_string())
     }
 
-    /// Applies `plan` in order, pushing each change done to `done`.
+    /// Applies `plan` in order, pushing each change done to `done`. Deleting a queue
+    /// that is already gone counts as done.
     pub async fn apply(
         &self,
         d: &QueueDesired,
@@ -223,6 +228,23 @@ impl<'a> Queues<'a> {
                         self.set_attrs(url, name, set).await?;
                     }
                 }
+                (res @ (Resource::DeadLetterQueue | Resource::Queue), ChangeKind::Delete, _) => {
+                    let (url, name) = if res == Resource::Queue {
+                        (queue_url.as_deref(), self.queue_name)
+                    } else {
+                        (dlq_url.as_deref(), self.dlq_name.as_str())
+                    };
+                    let url = url.unwrap_or_default();
+                    if let Err(e) = self.client.delete_queue().queue_url(url).send().await {
+                        let e = call.err("sqs:DeleteQueue", name, e);
+                        if e.kind != AwsErrorKind::NotFound {
+                            return Err(e.into());
+                        }
+                    }
+                    info!(account = %self.ctx.account, region = self.region, queue = name, "deleted queue");
+                    done.push(*c);
+                    continue;
+                }
                 (Resource::QueuePolicy, _, _) => {
                     let text = plan
                         .policy
@@ -247,35 +269,158 @@ impl<'a> Queues<'a> {
         }
         Ok(())
     }
+}
 
-    /// Deletes both queues if they carry our tags; returns the changes done and notes
-    /// about what was left alone.
-    pub async fn delete(
-        &self,
-        d: &QueueDesired,
-        o: &QueueObserved,
-        done: &mut Vec<ResourceChange>,
-    ) -> Result<Vec<String>, Error> {
-        let call = self.ctx.call(self.region);
-        let mut notes = Vec::new();
-        for (res, name, q) in [
-            (Resource::Queue, self.queue_name, &o.queue),
-            (Resource::DeadLetterQueue, self.dlq_name.as_str(), &o.dlq),
-        ] {
-            let Some(q) = q else { continue };
-            if !crate::plan::has_tags(&q.tags, &d.tags) {
-                notes.push(format!("left queue {name} alone: not tagged by event-rule"));
-                continue;
-            }
-            if let Err(e) = self.client.delete_queue().queue_url(&q.url).send().await {
-                let e = call.err("sqs:DeleteQueue", name, e);
-                if e.kind != AwsErrorKind::NotFound {
-                    return Err(e.into());
+impl AsRef<[ResourceChange]> for QueuePlan {
+    fn as_ref(&self) -> &[ResourceChange] {
+        &self.changes
+    }
+}
+
+/// The central queue as a [`Component`]: the queues, what they should be, and how the
+/// topics its policy allows change.
+pub struct CentralQueue<'a> {
+    queues: Queues<'a>,
+    desired: QueueDesired,
+    sources: Sources<'a>,
+    include_queue: bool,
+    strict: bool,
+}
+
+impl<'a> CentralQueue<'a> {
+    /// The queue for setup, plan and status: its policy allows `topics` too.
+    pub fn new(home: &'a AccountCtx, cfg: &'a Config, topics: &'a BTreeSet<String>) -> Self {
+        CentralQueue {
+            queues: Queues::new(home, cfg),
+            desired: desired(cfg, &home.account),
+            sources: Sources::Add(topics),
+            include_queue: false,
+            strict: cfg.strict,
+        }
+    }
+
+    /// The queue for teardown: its policy stops allowing the `removed` topics (see
+    /// [`Sources::Remove`] for `whole_accounts`), or, with `include_queue`, both queues
+    /// are deleted.
+    pub fn leaving(
+        home: &'a AccountCtx,
+        cfg: &'a Config,
+        removed: &'a BTreeSet<String>,
+        whole_accounts: &'a BTreeSet<String>,
+        include_queue: bool,
+    ) -> Self {
+        CentralQueue {
+            queues: Queues::new(home, cfg),
+            // Narrowing the policy keeps the statements others added, whatever the flags.
+            desired: QueueDesired {
+                replace_foreign: false,
+                ..desired(cfg, &home.account)
+            },
+            sources: Sources::Remove(removed, whole_accounts),
+            include_queue,
+            strict: cfg.strict,
+        }
+    }
+}
+
+impl Component for CentralQueue<'_> {
+    type Observed = QueueObserved;
+    type Plan = QueuePlan;
+
+    fn account(&self) -> &str {
+        &self.queues.ctx.account
+    }
+
+    fn region(&self) -> &str {
+        self.queues.region
+    }
+
+    fn scope(&self) -> RowScope {
+        RowScope::Queue
+    }
+
+    async fn observe(&self) -> Result<QueueObserved, Error> {
+        self.queues.observe().await
+    }
+
+    fn diff(&self, o: &QueueObserved, adopt: bool) -> Result<QueuePlan, Error> {
+        plan::diff_queue(&self.desired, o, &self.sources, adopt)
+    }
+
+    /// With `include_queue`, both queues if they carry our tags; otherwise the queue
+    /// is kept and only its policy stops allowing the removed topics.
+    fn teardown(&self, o: &QueueObserved, adopt: bool) -> Result<(QueuePlan, Vec<String>), Error> {
+        let mut keep = QueuePlan {
+            changes: Vec::new(),
+            policy: None,
+        };
+        if self.include_queue {
+            let mut notes = Vec::new();
+            for (res, name, q) in [
+                (Resource::Queue, self.queues.queue_name, &o.queue),
+                (
+                    Resource::DeadLetterQueue,
+                    self.queues.dlq_name.as_str(),
+                    &o.dlq,
+                ),
+            ] {
+                let Some(q) = q else { continue };
+                if plan::has_tags(&q.tags, &self.desired.tags) {
+                    keep.changes.push(ResourceChange::delete(res));
+                } else {
+                    notes.push(format!("left queue {name} alone: not tagged by event-rule"));
                 }
             }
-            info!(account = %self.ctx.account, region = self.region, queue = name, "deleted queue");
-            done.push(ResourceChange::delete(res));
+            return Ok((keep, notes));
         }
-        Ok(notes)
+        if o.queue.is_none() {
+            return Ok((keep, Vec::new()));
+        }
+        let mut narrow = self.diff(o, adopt)?;
+        narrow
+            .changes
+            .retain(|c| c.resource == Resource::QueuePolicy);
+        Ok((
+            narrow,
+            vec!["queue kept (use --include-queue to delete it)".to_string()],
+        ))
+    }
+
+    async fn apply(
+        &self,
+        o: &QueueObserved,
+        plan: &QueuePlan,
+        done: &mut Vec<ResourceChange>,
+    ) -> Result<(), Error> {
+        self.queues.apply(&self.desired, o, plan, done).await
+    }
+
+    fn notes(&self, o: &QueueObserved) -> Vec<String> {
+        plan::queue_attribute_notes(&self.desired, o)
+    }
+
+    /// Statements others added to the queue policy are reported, and drift only with
+    /// --strict (setup keeps them unless --replace-foreign-statements); the note names
+    /// the organization the policy admits.
+    fn status(&self, o: &QueueObserved, changes: &[ResourceChange], r: &mut Row) {
+        for (name, res) in [
+            ("dlq", Resource::DeadLetterQueue),
+            ("queue", Resource::Queue),
+            ("queue-policy", Resource::QueuePolicy),
+        ] {
+            r.checks.insert(name.into(), checks_for(changes, res));
+        }
+        let foreign = o.foreign_statements();
+        r.checks
+            .insert("queue-policy-foreign".into(), plan::foreign_check(&foreign));
+        if self.strict && !foreign.is_empty() {
+            r.outcome = RowOutcome::Drift;
+        }
+        // Which organization the queue admits, as read back from its policy.
+        if let Some(org) = policy::queue_policy_organization(o.policy()) {
+            r.notes.push(format!(
+                "queue policy admits the topics of organization {org} (aws:SourceOrgID)"
+            ));
+        }
     }
 }

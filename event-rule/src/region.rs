@@ -5,15 +5,18 @@ use std::collections::BTreeMap;
 
 use aws_sdk_eventbridge::types::{RuleState as EbRuleState, Tag as EbTag, Target};
 use aws_sdk_sns::types::Tag as SnsTag;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::aws::{self, AccountCtx};
+use crate::component::{checks_for, Component};
 use crate::config::Config;
+use crate::discover::Coverage;
 use crate::error::{AwsErrorKind, Error};
 use crate::plan::{
-    Aspect, ChangeKind, RegionDesired, RegionObserved, Resource, ResourceChange, RuleState,
+    self, Aspect, ChangeKind, RegionDesired, RegionObserved, Resource, ResourceChange, RuleState,
     SubscriptionState, TopicState,
 };
+use crate::report::{Row, RowOutcome, RowScope};
 
 /// Description put on the rule.
 pub const RULE_DESCRIPTION: &str =
@@ -602,4 +605,148 @@ fn eb_tags(tags: &BTreeMap<String, String>) -> Vec<EbTag> {
     tags.iter()
         .filter_map(|(k, v)| EbTag::builder().key(k).value(v).build().ok())
         .collect()
+}
+
+/// One account-region as a [`Component`]: its clients, what it should hold, and its
+/// CloudTrail coverage (reported on its row).
+pub struct AccountRegion<'a> {
+    clients: RegionClients<'a>,
+    desired: RegionDesired,
+    coverage: Option<Coverage>,
+    strict: bool,
+}
+
+impl<'a> AccountRegion<'a> {
+    /// `region` of `ctx`'s account, sending to the central queue of `home`.
+    pub fn new(
+        cfg: &Config,
+        ctx: &'a AccountCtx,
+        home: &'a AccountCtx,
+        region: &'a str,
+        coverage: Option<Coverage>,
+        pattern: &str,
+    ) -> Self {
+        let cross = (ctx.account != home.account).then_some(home);
+        AccountRegion {
+            clients: RegionClients::new(ctx, cross, region),
+            desired: desired(cfg, &ctx.account, region, &home.account, pattern),
+            coverage,
+            strict: cfg.strict,
+        }
+    }
+}
+
+impl Component for AccountRegion<'_> {
+    type Observed = RegionObserved;
+    type Plan = Vec<ResourceChange>;
+
+    fn account(&self) -> &str {
+        &self.clients.ctx.account
+    }
+
+    fn region(&self) -> &str {
+        self.clients.region
+    }
+
+    fn scope(&self) -> RowScope {
+        RowScope::Region
+    }
+
+    async fn observe(&self) -> Result<RegionObserved, Error> {
+        self.clients.observe(&self.desired).await
+    }
+
+    fn diff(&self, o: &RegionObserved, adopt: bool) -> Result<Vec<ResourceChange>, Error> {
+        plan::diff_region(&self.desired, o, adopt)
+    }
+
+    fn teardown(
+        &self,
+        o: &RegionObserved,
+        _adopt: bool,
+    ) -> Result<(Vec<ResourceChange>, Vec<String>), Error> {
+        let (changes, left) = plan::teardown_region(&self.desired, o);
+        let mut notes = Vec::new();
+        if o.subscriptions.iter().any(|s| s.pending) {
+            notes.push(
+                "a subscription pending confirmation cannot be removed; it expires by itself"
+                    .into(),
+            );
+        }
+        notes.extend(left);
+        Ok((changes, notes))
+    }
+
+    async fn apply(
+        &self,
+        o: &RegionObserved,
+        changes: &Vec<ResourceChange>,
+        done: &mut Vec<ResourceChange>,
+    ) -> Result<(), Error> {
+        self.clients.apply(&self.desired, o, changes, done).await
+    }
+
+    /// Every row of the region carries its CloudTrail coverage.
+    fn row(&self, outcome: RowOutcome) -> Row {
+        let mut r = Row::new(self.account(), self.region(), RowScope::Region, outcome);
+        r.trail = self.coverage.clone();
+        r
+    }
+
+    fn failed(&self, err: &Error, done: Vec<ResourceChange>) -> Row {
+        warn!(account = self.account(), region = self.region(), error = %err, "region failed");
+        let mut r = Row::failed(self.account(), self.region(), RowScope::Region, err, done);
+        r.trail = self.coverage.clone();
+        r
+    }
+
+    /// A region no trail covers is skipped (reported, not drift); statements others
+    /// added to the topic policy are drift only with --strict; a subscription only
+    /// pending confirmation is drift.
+    fn status(&self, o: &RegionObserved, changes: &[ResourceChange], r: &mut Row) {
+        if !self.coverage.as_ref().is_some_and(Coverage::is_covered) {
+            r.outcome = RowOutcome::Skipped;
+        }
+        r.checks.insert("topic".into(), {
+            let topic_only: Vec<ResourceChange> = changes
+                .iter()
+                .filter(|c| c.aspect != Aspect::Policy)
+                .copied()
+                .collect();
+            checks_for(&topic_only, Resource::Topic)
+        });
+        r.checks.insert(
+            "topic-policy".into(),
+            if o.topic.is_none() {
+                "missing".into()
+            } else if changes.contains(&ResourceChange::update(Resource::Topic, Aspect::Policy)) {
+                "differs".into()
+            } else {
+                "ok".into()
+            },
+        );
+        let foreign = o.foreign_statements();
+        r.checks
+            .insert("topic-policy-foreign".into(), plan::foreign_check(&foreign));
+        if self.strict && !foreign.is_empty() {
+            r.outcome = RowOutcome::Drift;
+        }
+        r.checks
+            .insert("rule".into(), checks_for(changes, Resource::Rule));
+        r.checks
+            .insert("target".into(), checks_for(changes, Resource::Target));
+        let sub = checks_for(changes, Resource::Subscription);
+        let pending = !o.subscriptions.is_empty() && o.subscriptions.iter().all(|s| s.pending);
+        r.checks.insert(
+            "subscription".into(),
+            if pending {
+                "pending confirmation".into()
+            } else {
+                sub
+            },
+        );
+        if pending && r.outcome == RowOutcome::InSync {
+            r.outcome = RowOutcome::Drift;
+        }
+    }
 }

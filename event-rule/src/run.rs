@@ -11,6 +11,9 @@
 //! 4. Per account and region (bounded by `concurrency` over all accounts): read, diff,
 //!    and apply / print / report.
 //! 5. Teardown only: narrow the queue policy, or delete the queues.
+//!
+//! The queue, each region and the scanner role are [`Component`]s; their rows come
+//! from [`component::row`], the same for all three.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,15 +24,13 @@ use tokio::sync::Semaphore;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::aws::{self, AccountCtx, Identity};
+use crate::component::{self, Component};
 use crate::config::Config;
 use crate::discover::{self, Coverage};
 use crate::error::{AwsErrorKind, Error};
-use crate::plan::{
-    self, Aspect, ChangeKind, RegionObserved, Resource, ResourceChange, RoleState, Sources,
-};
 use crate::progress::Progress;
-use crate::queue::{self, Queues};
-use crate::region::{self, RegionClients};
+use crate::queue::CentralQueue;
+use crate::region::AccountRegion;
 use crate::report::{Report, Row, RowOutcome, RowScope};
 use crate::scanner::ScannerRole;
 
@@ -134,7 +135,8 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
         .collect();
     let mut queue_error: Option<String> = None;
     if !matches!(cmd, Command::Teardown { .. }) {
-        let row = central_queue(cfg, cmd, &home, &topics)
+        let queue = CentralQueue::new(&home, cfg, &topics);
+        let row = component::row(&queue, cmd, cfg)
             .instrument(info_span!("queue", account = %home.account, region = %cfg.home_region))
             .await;
         if row.outcome == RowOutcome::Failed {
@@ -193,7 +195,8 @@ pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report,
             .filter(|a| !failed.contains(a))
             .map(String::from)
             .collect();
-        let row = teardown_queue(cfg, &home, &removed, &whole_accounts, include_queue)
+        let queue = CentralQueue::leaving(&home, cfg, &removed, &whole_accounts, include_queue);
+        let row = component::row(&queue, cmd, cfg)
             .instrument(info_span!("queue", account = %home.account, region = %cfg.home_region))
             .await;
         report.rows.push(row);
@@ -282,8 +285,8 @@ async fn prepare(
     }
 
     if cfg.scanner_enabled() {
-        prep.rows
-            .push(scanner_role(cfg, cmd, &ctx, &home_id.partition).await);
+        let role = ScannerRole::new(&ctx, cfg, &home_id.partition);
+        prep.rows.push(component::row(&role, cmd, cfg).await);
     } else if matches!(cmd, Command::Teardown { .. }) {
         // Teardown removes a scanner role an earlier setup made (found by name and
         // tags) without being given the scanner flags again; it says nothing when
@@ -372,12 +375,7 @@ async fn unasked_scanner_teardown(
     match role.observe().await {
         Ok(None) => None,
         Err(Error::Aws(e)) if e.kind == AwsErrorKind::AccessDenied => {
-            let mut row = Row::new(
-                &ctx.account,
-                "global",
-                RowScope::ScannerRole,
-                RowOutcome::Skipped,
-            );
+            let mut row = role.row(RowOutcome::Skipped);
             row.notes.push(format!(
                 "could not look for a scanner role made by an earlier setup ({e}); grant \
                  the IAM actions of `event-rule policy teardown` and rerun if there is one"
@@ -385,253 +383,8 @@ async fn unasked_scanner_teardown(
             Some(row)
         }
         // Found (or another error): the full path reports it.
-        observed => Some(scanner_row(cfg, cmd, ctx, partition, &role, observed).await),
+        observed => Some(component::row_from(&role, cmd, cfg, observed).await),
     }
-}
-
-async fn scanner_role(cfg: &Config, cmd: Command, ctx: &AccountCtx, partition: &str) -> Row {
-    let role = ScannerRole::new(ctx, cfg, partition);
-    let observed = role.observe().await;
-    scanner_row(cfg, cmd, ctx, partition, &role, observed).await
-}
-
-/// The scanner role's row for `cmd`, from the role as read back.
-async fn scanner_row(
-    cfg: &Config,
-    cmd: Command,
-    ctx: &AccountCtx,
-    partition: &str,
-    role: &ScannerRole<'_>,
-    observed: Result<Option<RoleState>, Error>,
-) -> Row {
-    let observed = match observed {
-        Ok(o) => o,
-        Err(e) => return Row::failed(&ctx.account, "global", RowScope::ScannerRole, &e, vec![]),
-    };
-    let mut done = Vec::new();
-    let result = match cmd {
-        Command::Teardown { .. } => {
-            let (changes, notes) = role.teardown(observed.as_ref());
-            role.apply(&changes, &mut done).await.map(|_| {
-                let mut r = Row::new(
-                    &ctx.account,
-                    "global",
-                    RowScope::ScannerRole,
-                    RowOutcome::of_deletions(&done),
-                );
-                r.notes = notes;
-                r
-            })
-        }
-        Command::Status => {
-            let adopting = Config {
-                adopt: true,
-                ..cfg.clone()
-            };
-            let st = ScannerRole::new(ctx, &adopting, partition);
-            st.diff(observed.as_ref()).map(|changes| {
-                let mut r = Row::new(
-                    &ctx.account,
-                    "global",
-                    RowScope::ScannerRole,
-                    RowOutcome::InSync,
-                );
-                let state = checks_for(&changes, Resource::ScannerRole);
-                r.checks.insert("scanner-role".into(), state);
-                if !changes.is_empty() {
-                    r.outcome = RowOutcome::Drift;
-                }
-                r.changes = changes;
-                r
-            })
-        }
-        Command::Plan => role.diff(observed.as_ref()).map(|changes| {
-            let mut r = Row::new(
-                &ctx.account,
-                "global",
-                RowScope::ScannerRole,
-                RowOutcome::of_changes(&changes),
-            );
-            r.changes = changes;
-            r
-        }),
-        Command::Setup => match role.diff(observed.as_ref()) {
-            Ok(changes) => role.apply(&changes, &mut done).await.map(|_| {
-                Row::new(
-                    &ctx.account,
-                    "global",
-                    RowScope::ScannerRole,
-                    RowOutcome::of_changes(&done),
-                )
-            }),
-            Err(e) => Err(e),
-        },
-    };
-    match result {
-        Ok(mut r) => {
-            if r.changes.is_empty() {
-                r.changes = done;
-            }
-            r
-        }
-        Err(e) => Row::failed(&ctx.account, "global", RowScope::ScannerRole, &e, done),
-    }
-}
-
-async fn central_queue(
-    cfg: &Config,
-    cmd: Command,
-    home: &AccountCtx,
-    topics: &BTreeSet<String>,
-) -> Row {
-    let (account, region) = (home.account.as_str(), cfg.home_region.as_str());
-    let q = Queues::new(home, cfg);
-    let d = queue::desired(cfg, account);
-    let observed = match q.observe().await {
-        Ok(o) => o,
-        Err(e) => return Row::failed(account, region, RowScope::Queue, &e, vec![]),
-    };
-    let adopt = cfg.adopt || cmd == Command::Status;
-    let plan = match plan::diff_queue(&d, &observed, &Sources::Add(topics), adopt) {
-        Ok(p) => p,
-        Err(e) => return Row::failed(account, region, RowScope::Queue, &e, vec![]),
-    };
-    match cmd {
-        Command::Setup => {
-            let mut done = Vec::new();
-            match q.apply(&d, &observed, &plan, &mut done).await {
-                Ok(()) => {
-                    let mut r = Row::new(
-                        account,
-                        region,
-                        RowScope::Queue,
-                        RowOutcome::of_changes(&done),
-                    );
-                    r.changes = done;
-                    r
-                }
-                Err(e) => Row::failed(account, region, RowScope::Queue, &e, done),
-            }
-        }
-        Command::Plan => {
-            let mut r = Row::new(
-                account,
-                region,
-                RowScope::Queue,
-                RowOutcome::of_changes(&plan.changes),
-            );
-            r.changes = plan.changes;
-            r.notes = plan::queue_attribute_notes(&d, &observed);
-            r
-        }
-        _ => {
-            let mut r = Row::new(account, region, RowScope::Queue, RowOutcome::InSync);
-            for (name, res) in [
-                ("dlq", Resource::DeadLetterQueue),
-                ("queue", Resource::Queue),
-                ("queue-policy", Resource::QueuePolicy),
-            ] {
-                r.checks.insert(name.into(), checks_for(&plan.changes, res));
-            }
-            // Statements others added to the queue policy: reported, and drift only
-            // with --strict (setup keeps them unless --replace-foreign-statements).
-            let foreign = observed.foreign_statements();
-            r.checks
-                .insert("queue-policy-foreign".into(), plan::foreign_check(&foreign));
-            if !plan.changes.is_empty() || (cfg.strict && !foreign.is_empty()) {
-                r.outcome = RowOutcome::Drift;
-            }
-            r.notes = plan::queue_attribute_notes(&d, &observed);
-            // Which organization the queue admits, as read back from its policy.
-            let existing = observed.policy();
-            if let Some(org) = crate::policy::queue_policy_organization(existing) {
-                r.notes.push(format!(
-                    "queue policy admits the topics of organization {org} (aws:SourceOrgID)"
-                ));
-            }
-            r.changes = plan.changes;
-            r
-        }
-    }
-}
-
-async fn teardown_queue(
-    cfg: &Config,
-    home: &AccountCtx,
-    removed: &BTreeSet<String>,
-    whole_accounts: &BTreeSet<String>,
-    include_queue: bool,
-) -> Row {
-    let (account, region) = (home.account.as_str(), cfg.home_region.as_str());
-    let q = Queues::new(home, cfg);
-    // Narrowing the policy keeps the statements others added, whatever the flags.
-    let d = plan::QueueDesired {
-        replace_foreign: false,
-        ..queue::desired(cfg, account)
-    };
-    let mut done = Vec::new();
-    let result = async {
-        let observed = q.observe().await?;
-        if include_queue {
-            return q.delete(&d, &observed, &mut done).await;
-        }
-        if observed.queue.is_none() {
-            return Ok(vec![]);
-        }
-        // Keep the queue; only stop allowing the removed topics.
-        let mut plan = plan::diff_queue(
-            &d,
-            &observed,
-            &Sources::Remove(removed, whole_accounts),
-            true,
-        )?;
-        plan.changes.retain(|c| c.resource == Resource::QueuePolicy);
-        q.apply(&d, &observed, &plan, &mut done).await?;
-        Ok(vec![
-            "queue kept (use --include-queue to delete it)".to_string()
-        ])
-    }
-    .await;
-    match result {
-        Ok(notes) => {
-            let outcome = if done.iter().any(|c| c.action == ChangeKind::Delete) {
-                RowOutcome::Deleted
-            } else {
-                RowOutcome::of_changes(&done)
-            };
-            let mut r = Row::new(account, region, RowScope::Queue, outcome);
-            r.changes = done;
-            r.notes = notes;
-            r
-        }
-        Err(e) => Row::failed(account, region, RowScope::Queue, &e, done),
-    }
-}
-
-/// The status of one resource, from the changes that would repair it.
-fn checks_for(changes: &[ResourceChange], res: Resource) -> String {
-    let mine: Vec<&ResourceChange> = changes.iter().filter(|c| c.resource == res).collect();
-    if mine.is_empty() {
-        return "ok".into();
-    }
-    if mine.iter().any(|c| c.action == ChangeKind::Create) {
-        return "missing".into();
-    }
-    if mine.iter().any(|c| c.action == ChangeKind::Delete) {
-        return "should not exist".into();
-    }
-    let aspects: Vec<&str> = mine
-        .iter()
-        .map(|c| match c.aspect {
-            Aspect::Tags => "not tagged by event-rule",
-            Aspect::Policy => "policy",
-            Aspect::Encryption => "encryption",
-            Aspect::Definition => "definition",
-            Aspect::Attachment => "permissions other than SecurityAudit alone",
-            Aspect::Whole => "resource",
-        })
-        .collect();
-    format!("differs: {}", aspects.join(", "))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -645,124 +398,10 @@ async fn one_region(
     pattern: &str,
     queue_error: Option<&str>,
 ) -> Row {
-    let account = ctx.account.as_str();
-    let cross = (account != home.account).then_some(home);
-    let clients = RegionClients::new(ctx, cross, region);
-    let d = region::desired(cfg, account, region, &home.account, pattern);
-    let row = |outcome| {
-        let mut r = Row::new(account, region, RowScope::Region, outcome);
-        r.trail = coverage.clone();
-        r
-    };
+    let region = AccountRegion::new(cfg, ctx, home, region, coverage, pattern);
     if let (Command::Setup, Some(q)) = (cmd, queue_error) {
         let e = Error::NotAttempted(format!("the central queue failed: {q}"));
-        let mut r = Row::failed(account, region, RowScope::Region, &e, vec![]);
-        r.trail = coverage;
-        return r;
+        return region.failed(&e, vec![]);
     }
-    let observed: RegionObserved = match clients.observe(&d).await {
-        Ok(o) => o,
-        Err(e) => {
-            let mut r = Row::failed(account, region, RowScope::Region, &e, vec![]);
-            r.trail = coverage;
-            return r;
-        }
-    };
-    let mut done = Vec::new();
-    let result: Result<Row, Error> = match cmd {
-        Command::Setup => match plan::diff_region(&d, &observed, cfg.adopt) {
-            Ok(changes) => clients
-                .apply(&d, &observed, &changes, &mut done)
-                .await
-                .map(|_| {
-                    let mut r = row(RowOutcome::of_changes(&done));
-                    r.changes = std::mem::take(&mut done);
-                    r
-                }),
-            Err(e) => Err(e),
-        },
-        Command::Plan => plan::diff_region(&d, &observed, cfg.adopt).map(|changes| {
-            let mut r = row(RowOutcome::of_changes(&changes));
-            r.changes = changes;
-            r
-        }),
-        Command::Status => plan::diff_region(&d, &observed, true).map(|changes| {
-            let covered = coverage.as_ref().is_some_and(Coverage::is_covered);
-            let mut r = row(if !covered {
-                RowOutcome::Skipped
-            } else if changes.is_empty() {
-                RowOutcome::InSync
-            } else {
-                RowOutcome::Drift
-            });
-            r.checks.insert("topic".into(), {
-                let topic_only: Vec<ResourceChange> = changes
-                    .iter()
-                    .filter(|c| c.aspect != Aspect::Policy)
-                    .copied()
-                    .collect();
-                checks_for(&topic_only, Resource::Topic)
-            });
-            r.checks.insert(
-                "topic-policy".into(),
-                if observed.topic.is_none() {
-                    "missing".into()
-                } else if changes.contains(&ResourceChange::update(Resource::Topic, Aspect::Policy))
-                {
-                    "differs".into()
-                } else {
-                    "ok".into()
-                },
-            );
-            // Statements others added to the topic policy: reported, and drift only
-            // with --strict.
-            let foreign = observed.foreign_statements();
-            r.checks
-                .insert("topic-policy-foreign".into(), plan::foreign_check(&foreign));
-            if cfg.strict && !foreign.is_empty() {
-                r.outcome = RowOutcome::Drift;
-            }
-            r.checks
-                .insert("rule".into(), checks_for(&changes, Resource::Rule));
-            r.checks
-                .insert("target".into(), checks_for(&changes, Resource::Target));
-            let sub = checks_for(&changes, Resource::Subscription);
-            let pending = !observed.subscriptions.is_empty()
-                && observed.subscriptions.iter().all(|s| s.pending);
-            r.checks.insert(
-                "subscription".into(),
-                if pending {
-                    "pending confirmation".into()
-                } else {
-                    sub
-                },
-            );
-            if pending && r.outcome == RowOutcome::InSync {
-                r.outcome = RowOutcome::Drift;
-            }
-            r.changes = changes;
-            r
-        }),
-        Command::Teardown { .. } => {
-            let (changes, notes) = plan::teardown_region(&d, &observed);
-            clients.apply(&d, &observed, &changes, &mut done).await.map(|_| {
-                let mut r = row(RowOutcome::of_deletions(&done));
-                r.changes = std::mem::take(&mut done);
-                if observed.subscriptions.iter().any(|s| s.pending) {
-                    r.notes.push("a subscription pending confirmation cannot be removed; it expires by itself".into());
-                }
-                r.notes.extend(notes);
-                r
-            })
-        }
-    };
-    match result {
-        Ok(r) => r,
-        Err(e) => {
-            warn!(account, region, error = %e, "region failed");
-            let mut r = Row::failed(account, region, RowScope::Region, &e, done);
-            r.trail = coverage;
-            r
-        }
-    }
+    component::row(&region, cmd, cfg).await
 }

@@ -6,10 +6,12 @@ use serde_json::Value;
 use tracing::info;
 
 use crate::aws::AccountCtx;
+use crate::component::{checks_for, Component};
 use crate::config::Config;
 use crate::error::{AwsErrorKind, Error};
 use crate::plan::{self, Aspect, ChangeKind, Resource, ResourceChange, RoleState};
 use crate::policy;
+use crate::report::{Row, RowScope};
 
 /// Description put on the role.
 pub const ROLE_DESCRIPTION: &str = "Read-only scanner role (SecurityAudit), managed by event-rule";
@@ -48,118 +50,12 @@ impl<'a> ScannerRole<'a> {
         )
     }
 
-    /// Reads the role back.
-    pub async fn observe(&self) -> Result<Option<RoleState>, Error> {
-        let call = self.ctx.call("global");
-        let name = &self.cfg.scanner_role_name;
-        let role = match self.client.get_role().role_name(name).send().await {
-            Ok(out) => out
-                .role
-                .ok_or_else(|| Error::InvalidArgument("IAM returned no role".into()))?,
-            Err(e) => {
-                let e = call.err("iam:GetRole", &self.arn, e);
-                return if e.kind == AwsErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e.into())
-                };
-            }
-        };
-        let attached = self
-            .client
-            .list_attached_role_policies()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(|e| call.err("iam:ListAttachedRolePolicies", &self.arn, e))?
-            .attached_policies()
-            .iter()
-            .filter_map(|p| p.policy_arn().map(String::from))
-            .collect();
-        let inline = self.inline_policies().await?;
-        Ok(Some(RoleState {
-            trust: role.assume_role_policy_document().map(String::from),
-            attached,
-            inline,
-            tags: role
-                .tags()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect(),
-        }))
-    }
-
-    /// The changes that bring the role to what is wanted.
-    pub fn diff(&self, o: Option<&RoleState>) -> Result<Vec<ResourceChange>, Error> {
-        plan::diff_role(
-            &self.arn,
-            &self.trust(),
-            &self.policy_arn,
-            &self.cfg.tags(),
-            o,
-            self.cfg.adopt,
-        )
-    }
-
     fn tags(&self) -> Vec<Tag> {
         self.cfg
             .tags()
             .iter()
             .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
             .collect()
-    }
-
-    /// Applies `changes` in order, pushing each change done to `done`.
-    pub async fn apply(
-        &self,
-        changes: &[ResourceChange],
-        done: &mut Vec<ResourceChange>,
-    ) -> Result<(), Error> {
-        let call = self.ctx.call("global");
-        let name = &self.cfg.scanner_role_name;
-        for c in changes {
-            match (c.action, c.aspect) {
-                (ChangeKind::Create, _) => {
-                    self.client
-                        .create_role()
-                        .role_name(name)
-                        .assume_role_policy_document(self.trust().to_string())
-                        .description(ROLE_DESCRIPTION)
-                        .set_tags(Some(self.tags()))
-                        .send()
-                        .await
-                        .map_err(|e| call.err("iam:CreateRole", &self.arn, e))?;
-                    // The role exists from here on: report it even if attaching fails.
-                    info!(account = %self.ctx.account, change = %c, "applied");
-                    done.push(*c);
-                    self.attach().await?;
-                    continue;
-                }
-                (ChangeKind::Update, Aspect::Tags) => {
-                    self.client
-                        .tag_role()
-                        .role_name(name)
-                        .set_tags(Some(self.tags()))
-                        .send()
-                        .await
-                        .map_err(|e| call.err("iam:TagRole", &self.arn, e))?;
-                }
-                (ChangeKind::Update, Aspect::Policy) => {
-                    self.client
-                        .update_assume_role_policy()
-                        .role_name(name)
-                        .policy_document(self.trust().to_string())
-                        .send()
-                        .await
-                        .map_err(|e| call.err("iam:UpdateAssumeRolePolicy", &self.arn, e))?;
-                }
-                (ChangeKind::Update, _) => self.only_security_audit().await?,
-                (ChangeKind::Delete, _) => self.delete().await?,
-            }
-            info!(account = %self.ctx.account, change = %c, "applied");
-            done.push(*c);
-        }
-        Ok(())
     }
 
     async fn attach(&self) -> Result<(), Error> {
@@ -255,10 +151,84 @@ impl<'a> ScannerRole<'a> {
         }
         Ok(())
     }
+}
 
-    /// What teardown removes: the role, if it carries our tags.
-    pub fn teardown(&self, o: Option<&RoleState>) -> (Vec<ResourceChange>, Vec<String>) {
-        match o {
+impl Component for ScannerRole<'_> {
+    type Observed = Option<RoleState>;
+    type Plan = Vec<ResourceChange>;
+
+    fn account(&self) -> &str {
+        &self.ctx.account
+    }
+
+    fn region(&self) -> &str {
+        "global"
+    }
+
+    fn scope(&self) -> RowScope {
+        RowScope::ScannerRole
+    }
+
+    /// Reads the role back (`None`: there is none).
+    async fn observe(&self) -> Result<Option<RoleState>, Error> {
+        let call = self.ctx.call("global");
+        let name = &self.cfg.scanner_role_name;
+        let role = match self.client.get_role().role_name(name).send().await {
+            Ok(out) => out
+                .role
+                .ok_or_else(|| Error::InvalidArgument("IAM returned no role".into()))?,
+            Err(e) => {
+                let e = call.err("iam:GetRole", &self.arn, e);
+                return if e.kind == AwsErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e.into())
+                };
+            }
+        };
+        let attached = self
+            .client
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| call.err("iam:ListAttachedRolePolicies", &self.arn, e))?
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(String::from))
+            .collect();
+        let inline = self.inline_policies().await?;
+        Ok(Some(RoleState {
+            trust: role.assume_role_policy_document().map(String::from),
+            attached,
+            inline,
+            tags: role
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+        }))
+    }
+
+    /// The changes that bring the role to its trust policy and attachment.
+    fn diff(&self, o: &Option<RoleState>, adopt: bool) -> Result<Vec<ResourceChange>, Error> {
+        plan::diff_role(
+            &self.arn,
+            &self.trust(),
+            &self.policy_arn,
+            &self.cfg.tags(),
+            o.as_ref(),
+            adopt,
+        )
+    }
+
+    /// The role, if it carries our tags.
+    fn teardown(
+        &self,
+        o: &Option<RoleState>,
+        _adopt: bool,
+    ) -> Result<(Vec<ResourceChange>, Vec<String>), Error> {
+        Ok(match o {
             Some(r) if plan::has_tags(&r.tags, &self.cfg.tags()) => {
                 (vec![ResourceChange::delete(Resource::ScannerRole)], vec![])
             }
@@ -270,6 +240,66 @@ impl<'a> ScannerRole<'a> {
                 )],
             ),
             None => (vec![], vec![]),
+        })
+    }
+
+    async fn apply(
+        &self,
+        _observed: &Option<RoleState>,
+        changes: &Vec<ResourceChange>,
+        done: &mut Vec<ResourceChange>,
+    ) -> Result<(), Error> {
+        let call = self.ctx.call("global");
+        let name = &self.cfg.scanner_role_name;
+        for c in changes {
+            match (c.action, c.aspect) {
+                (ChangeKind::Create, _) => {
+                    self.client
+                        .create_role()
+                        .role_name(name)
+                        .assume_role_policy_document(self.trust().to_string())
+                        .description(ROLE_DESCRIPTION)
+                        .set_tags(Some(self.tags()))
+                        .send()
+                        .await
+                        .map_err(|e| call.err("iam:CreateRole", &self.arn, e))?;
+                    // The role exists from here on: report it even if attaching fails.
+                    info!(account = %self.ctx.account, change = %c, "applied");
+                    done.push(*c);
+                    self.attach().await?;
+                    continue;
+                }
+                (ChangeKind::Update, Aspect::Tags) => {
+                    self.client
+                        .tag_role()
+                        .role_name(name)
+                        .set_tags(Some(self.tags()))
+                        .send()
+                        .await
+                        .map_err(|e| call.err("iam:TagRole", &self.arn, e))?;
+                }
+                (ChangeKind::Update, Aspect::Policy) => {
+                    self.client
+                        .update_assume_role_policy()
+                        .role_name(name)
+                        .policy_document(self.trust().to_string())
+                        .send()
+                        .await
+                        .map_err(|e| call.err("iam:UpdateAssumeRolePolicy", &self.arn, e))?;
+                }
+                (ChangeKind::Update, _) => self.only_security_audit().await?,
+                (ChangeKind::Delete, _) => self.delete().await?,
+            }
+            info!(account = %self.ctx.account, change = %c, "applied");
+            done.push(*c);
         }
+        Ok(())
+    }
+
+    fn status(&self, _observed: &Option<RoleState>, changes: &[ResourceChange], row: &mut Row) {
+        row.checks.insert(
+            "scanner-role".into(),
+            checks_for(changes, Resource::ScannerRole),
+        );
     }
 }

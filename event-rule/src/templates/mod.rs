@@ -27,6 +27,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use processor_core::queue_access::{LAMBDA_QUEUE_ACTIONS, RUN_QUEUE_ACTIONS};
 use processor_core::services::{ServiceSet, EVENT_SOURCE_SUFFIX};
 use serde_json::{json, Map, Value};
 
@@ -1292,21 +1293,12 @@ fn consumer_conditions() -> Map<String, Value> {
     c.as_object().cloned().unwrap_or_default()
 }
 
-/// What the processor needs, and nothing more: consume the central queue (decrypting
-/// through SQS only), and write to the sinks it is given. The statements carry the
-/// names `processor policy run` prints for the same settings.
-fn consumer_statements() -> Vec<Value> {
+/// What the processor needs, and nothing more: consume the central queue with
+/// `queue_actions` (decrypting through SQS only), and write to the sinks it is given.
+/// The statements carry the names `processor policy run` prints for the same settings.
+fn consumer_statements(queue_actions: &[&str]) -> Vec<Value> {
     vec![
-        allow(
-            "ConsumeQueue",
-            json!([
-                "sqs:ReceiveMessage",
-                "sqs:DeleteMessage",
-                "sqs:ChangeMessageVisibility",
-                "sqs:GetQueueAttributes"
-            ]),
-            r("QueueArn"),
-        ),
+        allow("ConsumeQueue", json!(queue_actions), r("QueueArn")),
         iff(
             "EncryptedQueue",
             with(
@@ -1460,7 +1452,7 @@ pub fn processor_lambda() -> Value {
         json!(["logs:CreateLogStream", "logs:PutLogEvents"]),
         att("LogGroup", "Arn"),
     )];
-    statements.extend(consumer_statements());
+    statements.extend(consumer_statements(&LAMBDA_QUEUE_ACTIONS));
 
     let resources = json!({
         "LogGroup": {
@@ -1712,7 +1704,7 @@ pub fn processor_service() -> Value {
                 "AssumeRolePolicyDocument": role_trust("ecs-tasks.amazonaws.com"),
                 "Policies": [{
                     "PolicyName": "processor",
-                    "PolicyDocument": { "Version": policy::VERSION, "Statement": consumer_statements() }
+                    "PolicyDocument": { "Version": policy::VERSION, "Statement": consumer_statements(&RUN_QUEUE_ACTIONS) }
                 }]
             }
         },

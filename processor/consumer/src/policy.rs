@@ -50,11 +50,7 @@ use serde_json::{json, Value};
 pub const VERSION: &str = "2012-10-17";
 
 /// The actions on the consumed queue.
-pub const QUEUE_ACTIONS: [&str; 3] = [
-    "sqs:ChangeMessageVisibility",
-    "sqs:DeleteMessage",
-    "sqs:ReceiveMessage",
-];
+pub use processor_core::queue_access::RUN_QUEUE_ACTIONS as QUEUE_ACTIONS;
 
 /// `processor policy ...`.
 #[derive(Debug, Clone, Args)]
@@ -75,13 +71,8 @@ pub enum PolicyCommand {
 }
 
 /// The actions the event source mapping needs on the queue, with the function's
-/// execution role (it receives, deletes what the function did not report as failed,
-/// and reads the queue's attributes; failures return when their visibility runs out).
-pub const LAMBDA_QUEUE_ACTIONS: [&str; 3] = [
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:ReceiveMessage",
-];
+/// execution role.
+pub use processor_core::queue_access::LAMBDA_QUEUE_ACTIONS;
 
 /// What the Lambda function's policy depends on: `processor policy run`'s flags and
 /// the function's name, account and log group.

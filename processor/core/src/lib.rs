@@ -26,6 +26,8 @@
 //! - [`rescan`]: [`RescanRequest`], the project's one output format.
 //! - [`stats`]: counters for every outcome.
 //! - [`services`]: the watched-service lists shared with `event-rule`.
+//! - [`queue_access`]: the IAM actions each consumer needs on the queue, shared with
+//!   `event-rule`'s templates.
 //! - [`settle`]: the settle delays (how long a scanner waits after a change), one table.
 //! - [`time`]: RFC 3339 timestamps without a date-time dependency.
 //! - [`wrap`]: builds delivery shapes as AWS does, for fixtures, tests and benchmarks.
@@ -39,6 +41,7 @@ pub mod event;
 pub mod filter;
 pub mod pipeline;
 pub mod prepare;
+pub mod queue_access;
 pub mod rescan;
 pub mod resolve;
 pub mod rules;
