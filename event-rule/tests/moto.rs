@@ -1257,29 +1257,8 @@ async fn organization_of_1000_accounts_is_admitted_by_its_id() {
         assert_eq!(set_up, BTreeSet::from([HOME, &members[0], &members[1]]));
 
         // One statement for the organization, read back from SQS.
-        let sqs = aws_sdk_sqs::Client::new(&home.sdk);
-        let url = sqs
-            .get_queue_url()
-            .queue_name("cloudcoreo-events-queue")
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_string();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::Policy)
-            .send()
-            .await
-            .unwrap();
-        let text = attrs
-            .attributes()
-            .unwrap()
-            .get(&aws_sdk_sqs::types::QueueAttributeName::Policy)
-            .unwrap()
-            .clone();
+        let (_, attrs) = queue_attributes(&moto, "cloudcoreo-events-queue").await;
+        let text = attrs["Policy"].clone();
         assert!(
             text.len() < event_rule::policy::MAX_QUEUE_POLICY_BYTES,
             "{} bytes",
