@@ -17,7 +17,6 @@
 //! the tests say so and pass, or fail when `CI` is set.
 
 mod common;
-mod localstack;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -28,7 +27,8 @@ use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
 use common::Moto;
 use event_rule::policy::{normalize, parse};
 use event_rule::templates;
-use localstack::{LocalStack, ACCOUNT};
+use integration_tests::harness::localstack::{LocalStack, ACCOUNT};
+use integration_tests::harness::skip;
 use serde_json::{json, Value};
 
 /// The central queue's region.
@@ -72,7 +72,7 @@ struct Stacks {
 impl Stacks {
     async fn client(&self, ls: &LocalStack, region: &str) -> aws_sdk_cloudformation::Client {
         assert_eq!(ls.endpoint, self.ls_endpoint);
-        aws_sdk_cloudformation::Client::new(&ls.sdk(&self.account, region).await)
+        aws_sdk_cloudformation::Client::new(&ls.sdk_as(&self.account, region).await)
     }
 
     /// Creates (or updates) stack `name` from `body` and waits for it; returns its
@@ -379,7 +379,7 @@ fn parsed(text: Option<&String>) -> Value {
 /// regions' topic, policy, rule, target and subscription, the scanner role), in a
 /// form to compare.
 async fn snapshot(ls: &LocalStack, account: &str, regions: &[&str], scanner: bool) -> Value {
-    let home = ls.sdk(ACCOUNT, HOME_REGION).await;
+    let home = ls.sdk_as(ACCOUNT, HOME_REGION).await;
     let sqs = aws_sdk_sqs::Client::new(&home);
     let mut queues = serde_json::Map::new();
     for name in ["cloudcoreo-events-queue", "cloudcoreo-events-queue-dlq"] {
@@ -421,7 +421,7 @@ async fn snapshot(ls: &LocalStack, account: &str, regions: &[&str], scanner: boo
     }
     let mut out = json!({ "queues": queues, "regions": {} });
     for region in regions {
-        let sdk = ls.sdk(account, region).await;
+        let sdk = ls.sdk_as(account, region).await;
         let sns = aws_sdk_sns::Client::new(&sdk);
         let events = aws_sdk_eventbridge::Client::new(&sdk);
         let topic = topic_arn(account, region);
@@ -474,7 +474,7 @@ async fn snapshot(ls: &LocalStack, account: &str, regions: &[&str], scanner: boo
             .map(|t| json!([t.id(), t.arn(), t.input(), t.input_path()]))
             .collect();
         // The queue's owner sees the subscription wherever the topic is.
-        let home_sns = aws_sdk_sns::Client::new(&ls.sdk(ACCOUNT, region).await);
+        let home_sns = aws_sdk_sns::Client::new(&ls.sdk_as(ACCOUNT, region).await);
         let subs = home_sns
             .list_subscriptions_by_topic()
             .topic_arn(&topic)
@@ -518,7 +518,7 @@ async fn snapshot(ls: &LocalStack, account: &str, regions: &[&str], scanner: boo
         });
     }
     if scanner {
-        let iam = aws_sdk_iam::Client::new(&ls.sdk(account, "us-east-1").await);
+        let iam = aws_sdk_iam::Client::new(&ls.sdk_as(account, "us-east-1").await);
         let role = iam
             .get_role()
             .role_name("cloudcoreo-scanner")
@@ -564,7 +564,7 @@ async fn snapshot(ls: &LocalStack, account: &str, regions: &[&str], scanner: boo
 /// rest can be compared, and says so.
 async fn tag_rules_localstack_drops(ls: &LocalStack, account: &str, regions: &[&str]) {
     for region in regions {
-        let events = aws_sdk_eventbridge::Client::new(&ls.sdk(account, region).await);
+        let events = aws_sdk_eventbridge::Client::new(&ls.sdk_as(account, region).await);
         let arn = format!("arn:aws:events:{region}:{account}:rule/cloudcoreo-events");
         let tags = events
             .list_tags_for_resource()
@@ -614,7 +614,7 @@ async fn events_reach_the_queue(ls: &LocalStack, account: &str, regions: &[&str]
             "recipientAccountId": account,
             "requestParameters": { "resourcesSet": { "items": [{ "resourceId": "i-0abc1234567890def" }] } }
         });
-        let events = aws_sdk_eventbridge::Client::new(&ls.sdk(account, region).await);
+        let events = aws_sdk_eventbridge::Client::new(&ls.sdk_as(account, region).await);
         let out = events
             .put_events()
             .entries(
@@ -630,7 +630,7 @@ async fn events_reach_the_queue(ls: &LocalStack, account: &str, regions: &[&str]
         assert_eq!(out.failed_entry_count(), 0, "{region}: {out:?}");
         wanted.insert(id, topic_arn(account, region));
     }
-    let sqs = aws_sdk_sqs::Client::new(&ls.sdk(ACCOUNT, HOME_REGION).await);
+    let sqs = aws_sdk_sqs::Client::new(&ls.sdk_as(ACCOUNT, HOME_REGION).await);
     let url = format!("{}/{ACCOUNT}/cloudcoreo-events-queue", ls.endpoint);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !wanted.is_empty() {
@@ -673,11 +673,11 @@ async fn events_reach_the_queue(ls: &LocalStack, account: &str, regions: &[&str]
 }
 
 fn start(test: &str, services: &str) -> Option<(LocalStack, Moto)> {
-    let ls = LocalStack::start(test, services)?;
+    let ls = LocalStack::start_with(test, services)?;
     let moto = match std::env::var_os("MOTO_SERVER_BIN") {
         Some(_) => Moto::start(test)?,
         None => {
-            localstack::skip(
+            skip(
                 test,
                 "MOTO_SERVER_BIN not set (moto holds the CloudTrail trail)",
             );
@@ -802,7 +802,7 @@ async fn templates_deploy_what_setup_creates() {
         }
         stacks.delete(&ls, "us-east-1", "scanner-role").await;
         stacks.delete(&ls, HOME_REGION, "central-queue").await;
-        let events = aws_sdk_eventbridge::Client::new(&ls.sdk(ACCOUNT, REGIONS[0]).await);
+        let events = aws_sdk_eventbridge::Client::new(&ls.sdk_as(ACCOUNT, REGIONS[0]).await);
         assert!(
             events
                 .describe_rule()
@@ -1014,7 +1014,7 @@ async fn cross_account_region_subscribes_as_the_queue_owner() {
             .await;
         tag_rules_localstack_drops(&ls, MEMBER, &[region]).await;
         // The member stack's function role may assume the central role.
-        let iam = aws_sdk_iam::Client::new(&ls.sdk(MEMBER, region).await);
+        let iam = aws_sdk_iam::Client::new(&ls.sdk_as(MEMBER, region).await);
         let policy = iam
             .get_role_policy()
             .role_name(format!("cloudcoreo-events-subscriber-{region}"))
@@ -1122,7 +1122,7 @@ async fn processor_templates_and_encryption_deploy_what_localstack_can() {
             .await;
         let topic_key = region_out["TopicKmsKeyId"].clone();
         tag_rules_localstack_drops(&ls, ACCOUNT, &[region]).await;
-        let kms = aws_sdk_kms::Client::new(&ls.sdk(ACCOUNT, region).await);
+        let kms = aws_sdk_kms::Client::new(&ls.sdk_as(ACCOUNT, region).await);
         let key_policy = kms
             .get_key_policy()
             .key_id(&topic_key)
@@ -1216,7 +1216,7 @@ async fn processor_templates_and_encryption_deploy_what_localstack_can() {
         // EC2 through the library's Query client (the tool has no generated EC2 crate).
         let ec2 = event_rule::aws::AccountCtx {
             account: ACCOUNT.to_string(),
-            sdk: ls.sdk(ACCOUNT, HOME_REGION).await,
+            sdk: ls.sdk_as(ACCOUNT, HOME_REGION).await,
         };
         let subnets =
             event_rule::ec2::query(&ec2, HOME_REGION, "ec2:DescribeSubnets", "subnets", &[])
@@ -1303,7 +1303,7 @@ async fn processor_templates_and_encryption_deploy_what_localstack_can() {
 /// A processor role as deployed: consume the queue, decrypt it through SQS, send to
 /// the sink queue; nothing on `*`.
 async fn check_consumer_role(ls: &LocalStack, role_arn: &str, sink: &str, key: &str, logs: bool) {
-    let iam = aws_sdk_iam::Client::new(&ls.sdk(ACCOUNT, HOME_REGION).await);
+    let iam = aws_sdk_iam::Client::new(&ls.sdk_as(ACCOUNT, HOME_REGION).await);
     let name = role_arn.rsplit('/').next().unwrap();
     let doc = iam
         .get_role_policy()

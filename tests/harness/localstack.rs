@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use tempfile::TempDir;
 
-use super::{free_port, http_get, report, sdk_config, skip, tail};
+use super::{free_port, http_get, report, sdk_config, sdk_config_as, skip, tail};
 
 /// The environment variable naming LocalStack's Python (set by `tests/run.sh`).
 pub const PYTHON_ENV: &str = "LOCALSTACK_PYTHON";
 /// The account LocalStack gives the test credentials.
 pub const ACCOUNT: &str = "000000000000";
-/// The services started.
+/// The services [`LocalStack::start`] starts.
 pub const SERVICES: &str = "sqs,sns,events,sts,iam,cloudformation";
 /// Services that must report themselves ready before a test begins.
 const MUST_BE_UP: [&str; 3] = ["sqs", "sns", "events"];
@@ -35,9 +35,14 @@ pub struct LocalStack {
 }
 
 impl LocalStack {
-    /// Starts LocalStack, or returns `None` (after saying why) when `LOCALSTACK_PYTHON`
-    /// is not set; under CI that is a failure instead.
+    /// Starts LocalStack with [`SERVICES`], or returns `None` (after saying why) when
+    /// `LOCALSTACK_PYTHON` is not set; under CI that is a failure instead.
     pub fn start(test: &str) -> Option<LocalStack> {
+        LocalStack::start_with(test, SERVICES)
+    }
+
+    /// [`LocalStack::start`] with `services` (comma-separated) instead.
+    pub fn start_with(test: &str, services: &str) -> Option<LocalStack> {
         let python = match std::env::var_os(PYTHON_ENV) {
             Some(p) if !p.is_empty() => PathBuf::from(p),
             _ => {
@@ -56,7 +61,7 @@ impl LocalStack {
         // A port taken between choosing it and LocalStack binding it: try another.
         let mut last_err = String::new();
         for _ in 0..3 {
-            match LocalStack::try_start(&python) {
+            match LocalStack::try_start(&python, services) {
                 Ok(ls) => return Some(ls),
                 Err(e) => last_err = e,
             }
@@ -64,7 +69,7 @@ impl LocalStack {
         panic!("{test}: LocalStack did not start: {last_err}");
     }
 
-    fn try_start(python: &Path) -> Result<LocalStack, String> {
+    fn try_start(python: &Path, services: &str) -> Result<LocalStack, String> {
         let dir = tempfile::Builder::new()
             .prefix("localstack-")
             .tempdir()
@@ -85,8 +90,8 @@ impl LocalStack {
             // Host mode, every file under the temporary directory.
             .env("OVERRIDE_IN_DOCKER", "0")
             .env("FILESYSTEM_ROOT", dir.path().join("fs"))
-            .env("SERVICES", SERVICES)
-            // Services load on first use (loading all six up front takes 3-4 s more).
+            .env("SERVICES", services)
+            // Services load on first use (loading all up front takes seconds more).
             .env("EAGER_SERVICE_LOADING", "0")
             // One INFO line per request costs LocalStack's one interpreter lock
             // dearly under load; warnings and errors still show.
@@ -158,6 +163,13 @@ impl LocalStack {
     /// SDK configuration for this LocalStack in `region`.
     pub async fn sdk(&self, region: &str) -> SdkConfig {
         sdk_config(&self.endpoint, region).await
+    }
+
+    /// SDK configuration acting in `account` in `region`: [`ACCOUNT`] with the test
+    /// credentials, any other account by its id as the access key id.
+    pub async fn sdk_as(&self, account: &str, region: &str) -> SdkConfig {
+        let key = if account == ACCOUNT { "test" } else { account };
+        sdk_config_as(&self.endpoint, key, region).await
     }
 
     /// An SQS client in `region`.

@@ -94,6 +94,12 @@ pub fn http_request(
 /// SDK configuration for a local endpoint: static test credentials, `region`, a few
 /// retries, bounded timeouts, rustls with ring (as the project's binaries use).
 pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
+    sdk_config_as(endpoint, "test", region).await
+}
+
+/// [`sdk_config`] with access key id `key_id` (LocalStack and moto act in the account
+/// a 12-digit key id names).
+pub async fn sdk_config_as(endpoint: &str, key_id: &str, region: &str) -> SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
@@ -103,7 +109,7 @@ pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
         .http_client(http)
         .region(Region::new(region.to_string()))
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .credentials_provider(Credentials::new(key_id, "test", None, None, "static"))
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(5)
