@@ -69,6 +69,16 @@ struct Prep {
     warnings: Vec<String>,
 }
 
+impl Prep {
+    /// The account's preparation ended by `e`: its row says so, and nothing more is
+    /// done in it.
+    fn account_failed(mut self, account: &str, e: &Error) -> Prep {
+        self.rows
+            .push(Row::failed(account, "global", RowScope::Account, e, vec![]));
+        self
+    }
+}
+
 /// Runs `cmd` with `cfg`, acting from the credentials in `base` (whose region is
 /// ignored: calls go to the home region or the target regions).
 pub async fn run(cfg: &Config, base: &SdkConfig, cmd: Command) -> Result<Report, Error> {
@@ -247,14 +257,7 @@ async fn prepare(
             Ok(c) => c,
             Err(e) => {
                 warn!(account, error = %e, "account failed");
-                prep.rows.push(Row::failed(
-                    account,
-                    "global",
-                    RowScope::Account,
-                    &e,
-                    vec![],
-                ));
-                return prep;
+                return prep.account_failed(account, &e);
             }
         }
     };
@@ -268,14 +271,7 @@ async fn prepare(
             None
         }
         Err(e) => {
-            prep.rows.push(Row::failed(
-                account,
-                "global",
-                RowScope::Account,
-                &e,
-                vec![],
-            ));
-            return prep;
+            return prep.account_failed(account, &e);
         }
     };
     let (regions, bad) = discover::pick_regions(account, &cfg.regions, known.as_ref());

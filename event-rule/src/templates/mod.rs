@@ -399,6 +399,16 @@ fn name_param(description: &str, default: &str, pattern: &str) -> Value {
     )
 }
 
+/// The central queue's name, a parameter of the queue's template and of the regional
+/// ones that subscribe to it.
+fn queue_name_param() -> Value {
+    name_param(
+        "Name of the central queue.",
+        DEFAULT_QUEUE_NAME,
+        SIMPLE_NAME,
+    )
+}
+
 fn tag_params(p: &mut Map<String, Value>) {
     p.insert(
         "TagKey".into(),
@@ -536,14 +546,7 @@ fn kms_key(description: &str, service: &str, via_service: &str) -> Value {
 /// other accounts.
 pub fn central_queue() -> Value {
     let mut p = Map::new();
-    p.insert(
-        "QueueName".into(),
-        name_param(
-            "Name of the central queue.",
-            DEFAULT_QUEUE_NAME,
-            SIMPLE_NAME,
-        ),
-    );
+    p.insert("QueueName".into(), queue_name_param());
     p.insert(
         "DeadLetterQueueName".into(),
         with(
@@ -864,14 +867,7 @@ fn region_params() -> Map<String, Value> {
             json!(REGION),
         ),
     );
-    p.insert(
-        "QueueName".into(),
-        name_param(
-            "Name of the central queue.",
-            DEFAULT_QUEUE_NAME,
-            SIMPLE_NAME,
-        ),
-    );
+    p.insert("QueueName".into(), queue_name_param());
     p.insert(
         "Services".into(),
         with(
