@@ -2,9 +2,11 @@
 //! fallback, its default written once (the core's constants).
 //!
 //! [`PipelineArgs`] is shared by every way the processor runs (`replay`, `run`, the
-//! Lambda); [`RunArgs`] adds what the queue consumer needs.
+//! Lambda), [`DeliveryArgs`] (sinks, subscription confirmations) by `run` and the
+//! Lambda; [`RunArgs`] adds what the queue consumer needs.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -14,7 +16,9 @@ use processor_core::pipeline::{
 };
 use processor_core::services::SEED_SERVICES;
 use processor_core::{FilterConfig, ProcessorConfig};
-use processor_sinks::SinkSpec;
+use processor_sinks::{Sink, SinkError, SinkOptions, SinkSpec};
+
+use crate::subscribe::Confirmer;
 
 /// Settings of the core pipeline.
 #[derive(Debug, Clone, Args)]
@@ -150,16 +154,14 @@ impl std::str::FromStr for MetricsAddr {
     }
 }
 
-/// Settings of `processor run`, the SQS consumer.
+/// Where requests go, and what becomes of SNS subscription confirmations: the same
+/// for `processor run` and the Lambda.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
-    /// URL of the central queue (`https://sqs.REGION.amazonaws.com/ACCOUNT/cloudcoreo-events-queue`).
-    #[arg(long, env = "PROCESSOR_QUEUE_URL")]
-    pub queue_url: String,
-
-    /// Where rescan requests go (repeatable): `stdout`, `file:PATH`, `http(s)://URL`,
-    /// `sqs:QUEUE_URL`. A message is deleted only when every sink accepted every
-    /// request it contributed to.
+pub struct DeliveryArgs {
+    /// Where rescan requests go (repeatable, or comma-separated in the variable):
+    /// `stdout`, `file:PATH`, `http(s)://URL`, `sqs:QUEUE_URL`, `sns:TOPIC_ARN`,
+    /// `eventbridge:BUS`. A message (a Lambda record) is let go only when every sink
+    /// accepted every request it contributed to.
     #[arg(
         long = "sink",
         env = "PROCESSOR_SINKS",
@@ -167,6 +169,45 @@ pub struct RunArgs {
         required = true
     )]
     pub sinks: Vec<SinkSpec>,
+
+    /// Confirm SNS subscriptions of member accounts' topics to the queue through the
+    /// SNS `ConfirmSubscription` API (never by fetching the message's URL), only for
+    /// topics of accounts in `--allow-accounts`; the message is let go once the
+    /// confirmation succeeded. Off: such messages go to the dead-letter queue.
+    #[arg(long, env = "PROCESSOR_CONFIRM_SUBSCRIPTIONS")]
+    pub confirm_subscriptions: bool,
+}
+
+impl DeliveryArgs {
+    /// The sinks, with clients made from `aws`, and the confirmer of subscriptions of
+    /// `allow_accounts`' topics when confirmations are on.
+    pub async fn build(
+        &self,
+        aws: &aws_config::SdkConfig,
+        allow_accounts: &[String],
+    ) -> Result<(Vec<Arc<dyn Sink>>, Option<Confirmer>), SinkError> {
+        let options = SinkOptions::default();
+        let mut sinks: Vec<Arc<dyn Sink>> = Vec::with_capacity(self.sinks.len());
+        for spec in &self.sinks {
+            sinks.push(processor_sinks::build(spec, Some(aws), &options).await?);
+        }
+        let confirmer = self
+            .confirm_subscriptions
+            .then(|| Confirmer::new(aws.clone(), allow_accounts.to_vec()));
+        Ok((sinks, confirmer))
+    }
+}
+
+/// Settings of `processor run`, the SQS consumer.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// URL of the central queue (`https://sqs.REGION.amazonaws.com/ACCOUNT/cloudcoreo-events-queue`).
+    #[arg(long, env = "PROCESSOR_QUEUE_URL")]
+    pub queue_url: String,
+
+    /// Sinks and subscription confirmations.
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
 
     /// Concurrent long-polling receivers.
     #[arg(long, env = "PROCESSOR_POLLERS", default_value_t = 4)]
@@ -208,13 +249,6 @@ pub struct RunArgs {
     /// Log line format.
     #[arg(long, env = "PROCESSOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-
-    /// Confirm SNS subscriptions of member accounts' topics to the queue through the
-    /// SNS `ConfirmSubscription` API (never by fetching the message's URL), only for
-    /// topics of accounts in `--allow-accounts`; the message is deleted once the
-    /// confirmation succeeded. Off: such messages go to the dead-letter queue.
-    #[arg(long, env = "PROCESSOR_CONFIRM_SUBSCRIPTIONS")]
-    pub confirm_subscriptions: bool,
 
     /// Pipeline settings.
     #[command(flatten)]

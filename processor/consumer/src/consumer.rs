@@ -23,7 +23,7 @@ use processor_core::{
     DecodeError, Engine, MessageOutcome, Outgoing, Prepared, Preparer, Resolver, Settled, Stats,
     SubscriptionKind,
 };
-use processor_sinks::{Sink, SinkError, SinkOptions};
+use processor_sinks::{Sink, SinkError};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -252,11 +252,10 @@ pub async fn run(
     args.validate()?;
     let aws = crate::load_aws_config(Some(&args.queue_url)).await;
     let queue = Queue::new(aws_sdk_sqs::Client::new(&aws), &args.queue_url);
-    let sink_options = SinkOptions::default();
-    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
-    for spec in &args.sinks {
-        sinks.push(processor_sinks::build(spec, Some(&aws), &sink_options).await?);
-    }
+    let (sinks, confirmer) = args
+        .delivery
+        .build(&aws, &args.pipeline.allow_accounts)
+        .await?;
     let sinks: Arc<[Arc<dyn Sink>]> = sinks.into();
     let health = Arc::new(Health::new(args.unhealthy_after));
     let server_stop = CancellationToken::new();
@@ -289,9 +288,7 @@ pub async fn run(
         wait: Duration::from_secs(u64::from(args.wait_time_seconds)),
         visibility,
         clock,
-        confirmer: args
-            .confirm_subscriptions
-            .then(|| Confirmer::new(aws.clone(), args.pipeline.allow_accounts.clone())),
+        confirmer,
     });
     for id in 0..args.pollers {
         tokio::spawn(poll(id, ctx.clone()));

@@ -39,7 +39,7 @@ pub mod queue;
 pub mod subscribe;
 pub mod telemetry;
 
-pub use config::{LogFormat, MetricsAddr, PipelineArgs, RunArgs};
+pub use config::{DeliveryArgs, LogFormat, MetricsAddr, PipelineArgs, RunArgs};
 pub use consumer::{run, RunError, RunSummary};
 pub use queue::Receipt;
 

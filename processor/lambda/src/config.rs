@@ -10,8 +10,7 @@
 //! batch is dispatched before the invocation returns.
 
 use clap::Parser;
-use processor_consumer::{LogFormat, PipelineArgs};
-use processor_sinks::SinkSpec;
+use processor_consumer::{DeliveryArgs, LogFormat, PipelineArgs};
 
 /// Settings of `processor-lambda`, each from its `PROCESSOR_*` variable (flags work
 /// too, for local runs).
@@ -22,23 +21,9 @@ use processor_sinks::SinkSpec;
     about = "The processor as an AWS Lambda function (SQS event source, partial batch failures)."
 )]
 pub struct LambdaArgs {
-    /// Where rescan requests go (repeatable, or comma-separated in the variable):
-    /// `stdout`, `file:PATH`, `http(s)://URL`, `sqs:QUEUE_URL`, `sns:TOPIC_ARN`,
-    /// `eventbridge:BUS`. A record is reported as done only when every sink accepted
-    /// every request it contributed to.
-    #[arg(
-        long = "sink",
-        env = "PROCESSOR_SINKS",
-        value_delimiter = ',',
-        required = true
-    )]
-    pub sinks: Vec<SinkSpec>,
-
-    /// Confirm SNS subscriptions of the `PROCESSOR_ALLOW_ACCOUNTS` accounts' topics
-    /// through the SNS API (never through the URL in the message); off, such records
-    /// are reported as failures and reach the dead-letter queue.
-    #[arg(long, env = "PROCESSOR_CONFIRM_SUBSCRIPTIONS")]
-    pub confirm_subscriptions: bool,
+    /// Sinks and subscription confirmations, as for `processor run`.
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
 
     /// Log format when the function's own setting (`AWS_LAMBDA_LOG_FORMAT`) is absent.
     #[arg(long, env = "PROCESSOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -52,6 +37,7 @@ pub struct LambdaArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use processor_sinks::SinkSpec;
 
     #[test]
     fn the_run_variables_configure_the_function() {
@@ -67,7 +53,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            args.sinks,
+            args.delivery.sinks,
             vec![
                 SinkSpec::Stdout,
                 SinkSpec::Http("http://127.0.0.1:9/x".into())
@@ -75,7 +61,7 @@ mod tests {
         );
         assert_eq!(args.pipeline.window, 5);
         assert_eq!(args.pipeline.allow_accounts, vec!["111122223333"]);
-        assert!(args.confirm_subscriptions);
+        assert!(args.delivery.confirm_subscriptions);
         // Without a sink the function cannot start.
         assert!(LambdaArgs::try_parse_from(["processor-lambda"]).is_err());
     }

@@ -29,9 +29,8 @@ pub mod logging;
 use std::sync::Arc;
 
 use processor_catalog::CatalogResolver;
-use processor_consumer::subscribe::Confirmer;
 use processor_core::Resolver;
-use processor_sinks::{Sink, SinkError, SinkOptions};
+use processor_sinks::SinkError;
 
 pub use config::LambdaArgs;
 pub use handler::{BatchSummary, Fate, Function, Handled};
@@ -59,14 +58,10 @@ impl Function {
         sdk: &aws_config::SdkConfig,
         resolver: Arc<dyn Resolver>,
     ) -> Result<Function, InitError> {
-        let options = SinkOptions::default();
-        let mut sinks: Vec<Arc<dyn Sink>> = Vec::with_capacity(args.sinks.len());
-        for spec in &args.sinks {
-            sinks.push(processor_sinks::build(spec, Some(sdk), &options).await?);
-        }
-        let confirmer = args
-            .confirm_subscriptions
-            .then(|| Confirmer::new(sdk.clone(), args.pipeline.allow_accounts.clone()));
+        let (sinks, confirmer) = args
+            .delivery
+            .build(sdk, &args.pipeline.allow_accounts)
+            .await?;
         let config = args
             .pipeline
             .to_config(processor_core::decode::MAX_BODY_BYTES);
