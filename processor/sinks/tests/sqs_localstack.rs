@@ -2,39 +2,19 @@
 //! Runs only when `LOCALSTACK_ENDPOINT` (`http://127.0.0.1:PORT`) is set; otherwise
 //! it prints that it skips.
 
-use std::collections::BTreeSet;
-use std::time::{SystemTime, UNIX_EPOCH};
+mod common;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_sqs::config::Credentials;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use std::collections::BTreeSet;
+
+use aws_sdk_sqs::types::QueueAttributeName;
 use processor_core::time::format_rfc3339;
 use processor_core::{Action, EventRef, RescanRequest, Scope};
 use processor_sinks::sqs::message_group_id;
 use processor_sinks::{build, ErrorKind, SinkOptions, SinkSpec};
 
-async fn sdk_config(endpoint: &str) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await
-}
+use common::{now, receive, sdk_config};
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
+/// A request on instance `id` due at `not_before` (Unix seconds).
 fn request(id: &str, not_before: i64) -> RescanRequest {
     RescanRequest {
         account: "123456789012".into(),
@@ -53,47 +33,6 @@ fn request(id: &str, not_before: i64) -> RescanRequest {
             principal: None,
         }],
     }
-}
-
-/// Receives until `want` messages arrived (or a bounded number of empty polls),
-/// returning `(body, MessageGroupId)` pairs, deleted from the queue.
-async fn receive(
-    client: &aws_sdk_sqs::Client,
-    url: &str,
-    want: usize,
-) -> Vec<(String, Option<String>)> {
-    let mut got = Vec::new();
-    let mut empty_polls = 0;
-    while got.len() < want && empty_polls < 5 {
-        let out = client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages();
-        if messages.is_empty() {
-            empty_polls += 1;
-        }
-        for m in messages {
-            let group = m
-                .attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
-                .cloned();
-            got.push((m.body().unwrap_or_default().to_string(), group));
-            client
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    got
 }
 
 #[tokio::test]
